@@ -1,0 +1,7 @@
+"""srgan: paper-faithful PyTorch SRResNet / SRGAN (Ledig et al., CVPR 2017)."""
+
+from .checkpoint import load_model
+from .models import Discriminator, Generator, VGG19Features
+
+__all__ = ["Generator", "Discriminator", "VGG19Features", "load_model"]
+__version__ = "0.1.0"

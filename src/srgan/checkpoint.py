@@ -1,0 +1,97 @@
+"""Self-describing checkpoints and the shipped generators.
+
+Training checkpoints (`.pt`) hold everything needed to resume exactly: weights of G (and D), their
+constructor kwargs, the resolved TrainConfig, the step, optimizer states and RNG states. Released
+generators are safetensors files whose metadata carries the constructor kwargs.
+Files are written atomically: to a temporary file in the same folder, then renamed over the target.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+
+from .models import Generator
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+# Shipped generators: name -> file in srgan/weights/. "srresnet" is the PSNR-oriented SRResNet-MSE.
+SHIPPED = {
+    "srresnet": "srresnet_mse_interim.safetensors",
+}
+DEFAULT_MODEL = "srresnet"
+
+
+def atomic_write(path: str | Path, write_fn) -> None:
+    """Call write_fn(tmp_path), then rename tmp_path over `path` (never leaves a half-written file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write_fn(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    # weights_only=False: our own checkpoints carry RNG states and the config (plain dicts and tensors).
+    return torch.load(path, map_location=map_location, weights_only=False)
+
+
+def save_generator(path: str | Path, generator: Generator, metadata: dict[str, str] | None = None) -> None:
+    """Release format: fp32 safetensors with {"kwargs": json} (and any extra string metadata)."""
+    meta = {"format": "srgan-generator", "kwargs": json.dumps(generator.kwargs)}
+    meta.update(metadata or {})
+    tensors = {k: v.detach().float().cpu().contiguous() for k, v in generator.state_dict().items()}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+
+
+def _generator_from_state(state_dict: dict[str, torch.Tensor], kwargs: dict[str, Any]) -> Generator:
+    model = Generator(**kwargs)
+    model.load_state_dict(state_dict)
+    return model.eval()
+
+
+def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> Generator:
+    """A generator in eval mode from a shipped name (see SHIPPED), a .safetensors release file, or a
+    training checkpoint (.pt) written by `srgan train`."""
+    name = str(name_or_path)
+    if name in SHIPPED:
+        path = WEIGHTS_DIR / SHIPPED[name]
+        if not path.exists():
+            raise FileNotFoundError(f"shipped weights for {name!r} are missing: {path}")
+    else:
+        path = Path(name)
+        if not path.exists():
+            raise FileNotFoundError(
+                f"no model {name!r}: not a shipped name ({', '.join(SHIPPED)}) nor an existing file"
+            )
+    if path.suffix == ".safetensors":
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        if "kwargs" not in meta:
+            raise ValueError(f"{path} has no 'kwargs' metadata: not an srgan generator file")
+        model = _generator_from_state(load_file(str(path)), json.loads(meta["kwargs"]))
+    else:
+        ckpt = load_checkpoint(path)
+        if "generator" not in ckpt or "generator_kwargs" not in ckpt:
+            raise ValueError(f"{path} is not an srgan training checkpoint (no generator / generator_kwargs)")
+        model = _generator_from_state(ckpt["generator"], ckpt["generator_kwargs"])
+    return model.to(device)
