@@ -25,10 +25,110 @@ def add_params_parser(sub) -> None:
     p.set_defaults(func=cmd_params)
 
 
+def cmd_upscale(args: argparse.Namespace) -> int:
+    """Upscale image files into OUTDIR/<stem><suffix>.png. Exit 0 if all were written, 1 if any input
+    failed or was skipped (message per file, the rest still run), 2 if nothing could start."""
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from .checkpoint import atomic_write, load_model
+    from .io import expand_inputs, open_image, save_png
+    from .upscale import resolve_device, upscale
+
+    def fail(path, reason) -> None:
+        tqdm.write(f"error: {path}: {reason}", file=sys.stderr)
+
+    if args.tile < 0 or (args.tile_pad is not None and args.tile_pad < 0):
+        print("error: --tile and --tile-pad must be >= 0 (--tile 0: no tiling)", file=sys.stderr)
+        return 2
+    outdir = Path(args.output)
+    files, input_errors = expand_inputs(args.inputs)
+    for spec, reason in input_errors:
+        fail(spec, reason)
+    # Plan every output first: two inputs sharing an output, or an output that is an input, stop the run
+    # before anything is written (checked case-insensitively, as on macOS and Windows file systems).
+    jobs = [(path, outdir / f"{path.stem}{args.suffix}.png") for path in files]
+    inputs = {path.resolve() for path in files}
+    by_name: dict[str, list[Path]] = {}
+    for path, out in jobs:
+        by_name.setdefault(str(out.resolve()).casefold(), []).append(path)
+    clashes = [paths for paths in by_name.values() if len(paths) > 1]
+    for paths in clashes:
+        names = ", ".join(str(p) for p in paths)
+        print(f"error: {names} would all be written to {outdir / (paths[0].stem + args.suffix)}.png: "
+              "rename them or run them separately with different -o or --suffix", file=sys.stderr)
+    overwrite_input = [path for path, out in jobs if out.resolve() in inputs]
+    for path in overwrite_input:
+        print(f"error: {path}: its output would overwrite an input: choose another -o or a --suffix",
+              file=sys.stderr)
+    if clashes or overwrite_input:
+        return 2
+    if not jobs:
+        print("error: no input images", file=sys.stderr)
+        return 2
+    try:
+        device = resolve_device(args.device)
+        if args.precision == "fp16" and device.type != "cuda":
+            raise ValueError("--precision fp16 needs a CUDA device; on CPU use bf16 or fp32")
+    except (ValueError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        model = load_model(args.model, device=device)
+    except (ValueError, OSError, RuntimeError) as e:
+        print(f"error: cannot load model {args.model!r}: {e}", file=sys.stderr)
+        return 2
+
+    written = failed = 0
+    for path, out in tqdm(jobs, desc="upscale", unit="img", disable=None):
+        if out.exists() and not args.force:
+            fail(path, f"output exists, left untouched: {out} (--force to overwrite)")
+            failed += 1
+            continue
+        try:
+            sr_img = upscale(model, open_image(path), tile=args.tile or None, tile_pad=args.tile_pad,
+                             precision=args.precision, device=device)  # fmt: skip
+            atomic_write(out, lambda tmp, img=sr_img: save_png(img, tmp))
+        except Exception as e:  # one bad file must not stop the others; it is reported and counted
+            reason = str(e) if isinstance(e, (OSError, ValueError)) else f"{type(e).__name__}: {e}"
+            fail(path, reason.splitlines()[0] if reason else type(e).__name__)
+            failed += 1
+        else:
+            written += 1
+    failed += len(input_errors)
+    print(f"{written} written to {outdir}" + (f", {failed} failed" if failed else ""), file=sys.stderr)
+    return 1 if failed else 0
+
+
+def add_upscale_parser(sub) -> None:
+    from .checkpoint import DEFAULT_MODEL
+
+    p = sub.add_parser(
+        "upscale",
+        help="super-resolve images into OUTDIR/<name>.png",
+        description="Super-resolve images. Each INPUT (file, folder or glob pattern) is written as "
+        "OUTDIR/<input stem><suffix>.png: grayscale, alpha, 16-bit grayscale and ICC profiles are kept, "
+        "EXIF orientation is applied. Existing outputs are skipped (reported as failures) unless --force; "
+        "inputs that would share an output name stop the run before anything is written.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder of images, or glob pattern")
+    p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder (created)")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"shipped name or weights file ({DEFAULT_MODEL})")
+    p.add_argument("--tile", type=int, default=512, help="tile size in LR pixels, 0: no tiling (default 512)")
+    p.add_argument("--tile-pad", type=int, help="LR context per tile side (default: model receptive radius)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"], help="fp16: CUDA only")
+    p.add_argument("--suffix", default="", help="added to each output stem, e.g. _x4 (default none)")
+    p.add_argument("--force", action="store_true", help="overwrite existing outputs")
+    p.set_defaults(func=cmd_upscale)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="srgan", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     add_params_parser(sub)
+    add_upscale_parser(sub)
     # VERB PARSERS (each verb adds its parser here)
     return parser
 

@@ -5,11 +5,13 @@ Everything past this module is float32 RGB, NCHW (or CHW for one image), in [0, 
 
 from __future__ import annotations
 
+import glob
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
@@ -20,6 +22,43 @@ def list_images(folder: str | Path) -> list[Path]:
     if not folder.is_dir():
         raise FileNotFoundError(f"not a folder: {folder}")
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+
+
+def expand_inputs(specs: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
+    """Command-line inputs -> (image files, [(spec, reason), ...] for those that gave nothing).
+
+    A spec is a file (taken whatever its suffix), a folder (the images directly inside, see `list_images`)
+    or a glob pattern (expanded here too, for shells that do not, each match then taken as a file or folder).
+    An existing path is never read as a pattern. Files reached twice are listed once, in first-seen order.
+    """
+    files: list[Path] = []
+    errors: list[tuple[str, str]] = []
+    seen: set[Path] = set()
+
+    def add(path: Path, spec: str) -> None:
+        if path.is_dir():
+            images = list_images(path)
+            if not images:
+                errors.append((spec, f"no images in folder (looked for {', '.join(IMAGE_EXTENSIONS)})"))
+            for image in images:
+                add(image, spec)
+        elif path.resolve() not in seen:
+            seen.add(path.resolve())
+            files.append(path)
+
+    for spec in specs:
+        path = Path(spec)
+        if path.exists():
+            add(path, spec)
+        elif glob.has_magic(spec):
+            matches = sorted(glob.glob(spec))
+            if not matches:
+                errors.append((spec, "no file matches this pattern"))
+            for match in matches:
+                add(Path(match), spec)
+        else:
+            errors.append((spec, "no such file or folder"))
+    return files, errors
 
 
 def pil_to_rgb(img: Image.Image) -> Image.Image:
@@ -73,3 +112,129 @@ def tensor_to_pil(img: torch.Tensor) -> Image.Image:
 def write_image(img: torch.Tensor, path: str | Path, **save_kwargs) -> None:
     """Save float (C, H, W) in [0, 1] as an 8-bit image file (format from the suffix)."""
     tensor_to_pil(img).save(path, **save_kwargs)
+
+
+# --- Whole images with what must survive a round trip (used by `srgan upscale`) ---------------------------
+
+# ITU-R BT.601 luma, as PIL's convert("L"): how an RGB result becomes one channel again.
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+_ICC_SPACE = {"RGB": b"RGB ", "GRAY": b"GRAY"}  # ICC header bytes 16:20, the profile's data colour space
+
+
+@dataclass(frozen=True)
+class ImageMeta:
+    """What a loaded image carries besides its RGB pixels, so that its result can be saved like it.
+
+    source_mode: PIL mode of the file (after EXIF rotation), for messages.
+    gray: the source had one colour channel (1, L, LA, I;16, I): the result is saved as one channel.
+    has_alpha: the source had an alpha channel (RGBA, LA, PA, or P with transparency).
+    bit_depth: 8 or 16 bits per channel for the saved result (16 only for 16-bit grayscale).
+    icc_profile: the embedded ICC profile, kept when it describes the saved colour space (RGB or gray).
+    """
+
+    source_mode: str
+    gray: bool = False
+    has_alpha: bool = False
+    bit_depth: int = 8
+    icc_profile: bytes | None = None
+
+    @property
+    def out_mode(self) -> str:
+        """PIL mode of the saved result: RGB, RGBA, L, LA or I;16."""
+        if self.gray:
+            if self.bit_depth == 16:
+                return "I;16"
+            return "LA" if self.has_alpha else "L"
+        return "RGBA" if self.has_alpha else "RGB"
+
+
+def open_image(path: str | Path) -> Image.Image:
+    """Open an image file, fully loaded and turned upright by its EXIF Orientation tag (the ICC profile
+    stays in `.info["icc_profile"]`). Raises ValueError for files PIL cannot identify, OSError for
+    truncated or unreadable ones."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return ImageOps.exif_transpose(img)  # a loaded copy, rotated if the tag says so
+    except UnidentifiedImageError:
+        raise ValueError("not an image, or a format PIL cannot read") from None
+
+
+def _icc_for(icc: bytes | None, gray: bool) -> bytes | None:
+    """Keep an ICC profile only if it describes the colour space we save (a CMYK one would be wrong)."""
+    if not icc or len(icc) < 20:
+        return None
+    return icc if icc[16:20] == _ICC_SPACE["GRAY" if gray else "RGB"] else None
+
+
+def pil_to_planes(img: Image.Image) -> tuple[torch.Tensor, torch.Tensor | None, ImageMeta]:
+    """Any supported PIL image -> (rgb (3, H, W), alpha (1, H, W) or None, meta), float32 in [0, 1].
+
+    Grayscale is repeated to three channels, palettes are expanded, 16-bit grayscale keeps its 16 bits
+    (scaled by 65535), other colour spaces (CMYK, YCbCr, LAB, ...) are converted naively by PIL.
+    """
+    mode = img.mode
+    icc = img.info.get("icc_profile")
+    if mode == "F":
+        raise ValueError("unsupported image mode 'F' (32-bit float grayscale has no defined range)")
+    if mode.startswith("I;16") or mode == "I":
+        arr = np.asarray(img).astype(np.float64)
+        # I;16 is 16-bit; mode I (32-bit int) is read as 16-bit when it holds values above 255.
+        sixteen = mode.startswith("I;16") or arr.max(initial=0) > 255
+        peak = 65535.0 if sixteen else 255.0
+        gray = torch.from_numpy(np.clip(arr / peak, 0, 1)).float()[None]  # (H, W) -> (1, H, W)
+        meta = ImageMeta(mode, gray=True, bit_depth=16 if sixteen else 8, icc_profile=_icc_for(icc, True))
+        return gray.expand(3, -1, -1).contiguous(), None, meta
+    if mode in ("1", "L", "LA", "La"):
+        has_alpha = mode in ("LA", "La")
+        planes = pil_to_tensor(img.convert("LA" if has_alpha else "L"))  # (1 or 2, H, W)
+        alpha = planes[1:2] if has_alpha else None
+        meta = ImageMeta(mode, gray=True, has_alpha=has_alpha, icc_profile=_icc_for(icc, True))
+        return planes[0:1].expand(3, -1, -1).contiguous(), alpha, meta
+    has_alpha = "A" in img.getbands() or "a" in img.getbands() or (mode == "P" and "transparency" in img.info)
+    planes = pil_to_tensor(img.convert("RGBA" if has_alpha else "RGB"))  # (3 or 4, H, W)
+    alpha = planes[3:4] if has_alpha else None
+    meta = ImageMeta(mode, has_alpha=has_alpha, icc_profile=_icc_for(icc, False))
+    return planes[:3].contiguous(), alpha, meta
+
+
+def planes_to_pil(rgb: torch.Tensor, alpha: torch.Tensor | None, meta: ImageMeta) -> Image.Image:
+    """(rgb (3, H, W), alpha (1, H, W) or None) in [0, 1] -> PIL image in `meta.out_mode`, with the ICC
+    profile in `.info`. The inverse of `pil_to_planes` (at any size)."""
+    if rgb.dim() != 3 or rgb.shape[0] != 3:
+        raise ValueError(f"expected rgb of shape (3, H, W), got {tuple(rgb.shape)}")
+    rgb = rgb.detach().float().cpu().clamp(0, 1)
+    if meta.has_alpha and (alpha is None or alpha.shape[-2:] != rgb.shape[-2:]):
+        raise ValueError(f"{meta.source_mode} image needs an alpha plane of size {tuple(rgb.shape[-2:])}")
+    if meta.gray:
+        weights = torch.tensor(LUMA_WEIGHTS).view(3, 1, 1)
+        gray = (rgb * weights).sum(0).clamp(0, 1)  # (3, H, W) -> (H, W)
+        if meta.bit_depth == 16:
+            arr = torch.floor(gray * 65535 + 0.5).to(torch.int32).numpy().astype(np.uint16)
+            out = Image.fromarray(arr)  # uint16 (H, W) -> mode I;16
+        elif meta.has_alpha:
+            arr = to_uint8(torch.stack([gray, alpha[0].float().cpu()])).permute(1, 2, 0).numpy()
+            out = Image.fromarray(arr, "LA")
+        else:
+            out = Image.fromarray(to_uint8(gray).numpy(), "L")
+    elif meta.has_alpha:
+        rgba = torch.cat([rgb, alpha.float().cpu()])  # (3, H, W) + (1, H, W) -> (4, H, W)
+        out = Image.fromarray(to_uint8(rgba).permute(1, 2, 0).numpy(), "RGBA")
+    else:
+        out = tensor_to_pil(rgb)
+    if meta.icc_profile:
+        out.info["icc_profile"] = meta.icc_profile
+    return out
+
+
+def load_image(path: str | Path) -> tuple[torch.Tensor, torch.Tensor | None, ImageMeta]:
+    """open_image + pil_to_planes: (rgb (3, H, W), alpha (1, H, W) or None, meta), float32 in [0, 1]."""
+    return pil_to_planes(open_image(path))
+
+
+def save_png(img: Image.Image, path: str | Path) -> None:
+    """Write a PIL image as PNG (whatever the suffix of `path`), embedding its ICC profile if it has one."""
+    kwargs = {}
+    if img.info.get("icc_profile"):
+        kwargs["icc_profile"] = img.info["icc_profile"]
+    img.save(path, format="PNG", **kwargs)

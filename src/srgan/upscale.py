@@ -1,0 +1,163 @@
+"""Upscaling with a trained Generator: a pure function, tiled so that any image size runs in bounded memory.
+
+`upscale(model, image)` takes float32 RGB in [0, 1], (3, H, W) or (N, 3, H, W), and returns the same layout
+`model.scale` times larger, in [0, 1]. It also takes a PIL image and returns one (grayscale, alpha, 16-bit
+and ICC profile handled as in `srgan.io`). Tiles are `tile` LR pixels square, each read with `tile_pad`
+extra LR pixels of context on every side whose output is cropped off; the default context is the model's
+receptive radius, which makes tiled output equal to untiled output up to float rounding.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from PIL import Image
+
+from .imresize import imresize
+from .io import pil_to_planes, planes_to_pil
+from .models import Generator
+
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device | None:
+    """`auto` -> cuda if available, else cpu; None stays None (use the model's device). Raises when CUDA is
+    asked for and missing."""
+    if device is None:
+        return None
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {str(device)!r} asked for, but CUDA is not available: use --device cpu")
+    return device
+
+
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    if a.type != b.type:
+        return False
+    if a.type == "cuda":
+        cur = torch.cuda.current_device()
+        return (a.index if a.index is not None else cur) == (b.index if b.index is not None else cur)
+    return True
+
+
+def _oom_error(exc: BaseException, tile_h: int, tile_w: int, tiled: bool) -> torch.OutOfMemoryError:
+    suggestion = max(16, min(tile_h, tile_w) // 2) if tiled else 256
+    what = f"{tile_h}x{tile_w} LR tiles" if tiled else f"the whole {tile_h}x{tile_w} image (no tiling)"
+    return torch.OutOfMemoryError(
+        f"out of GPU memory upscaling {what}: use smaller tiles, e.g. --tile {suggestion} "
+        f"(tile={suggestion} in Python), or --device cpu. [{str(exc).splitlines()[0] if str(exc) else ''}]"
+    )
+
+
+def upscale_tensor(
+    model: Generator,
+    image: torch.Tensor,
+    *,
+    tile: int | None = None,
+    tile_pad: int | None = None,
+    precision: str = "fp32",
+    device: str | torch.device | None = None,
+) -> torch.Tensor:
+    """The tensor path of `upscale`: float RGB (3, H, W) or (N, 3, H, W) in [0, 1] -> same layout, x scale.
+
+    The result is float32 on the device of `image`; only one padded tile at a time lives on `device`.
+    """
+    if not isinstance(image, torch.Tensor):
+        raise TypeError(f"image must be a torch.Tensor or a PIL image, got {type(image).__name__}")
+    if not image.is_floating_point():
+        raise TypeError(f"image must be a float tensor in [0, 1], got {image.dtype} (divide uint8 by 255)")
+    if image.dim() not in (3, 4) or image.shape[-3] != 3:
+        raise ValueError(f"image must be RGB (3, H, W) or (N, 3, H, W), got shape {tuple(image.shape)}")
+    if image.shape[-1] < 1 or image.shape[-2] < 1 or image.numel() == 0:
+        raise ValueError(f"image is empty: shape {tuple(image.shape)}")
+    lo, hi = image.aminmax()
+    if lo < -1e-3 or hi > 1 + 1e-3:
+        raise ValueError(f"image values must be in [0, 1], got [{lo.item():.4g}, {hi.item():.4g}]")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if model.training:
+        raise ValueError("model is in training mode (BatchNorm would use batch statistics): call .eval()")
+    if tile is not None and (not isinstance(tile, int) or tile < 1):
+        raise ValueError(f"tile must be a positive number of LR pixels or None (no tiling), got {tile!r}")
+    if tile_pad is None:
+        tile_pad = model.receptive_radius()
+    if not isinstance(tile_pad, int) or tile_pad < 0:
+        raise ValueError(f"tile_pad must be a non-negative number of LR pixels, got {tile_pad!r}")
+
+    model_device = next(model.parameters()).device
+    run_device = resolve_device(device) or model_device
+    if not _same_device(run_device, model_device):
+        model = copy.deepcopy(model).to(run_device)  # never move the caller's model
+    dtype = PRECISIONS[precision]
+    if dtype == torch.float16 and run_device.type != "cuda":
+        raise ValueError("precision fp16 needs a CUDA device; on CPU use bf16 or fp32")
+    if dtype == torch.bfloat16 and run_device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ValueError("this GPU does not support bf16: use fp16 or fp32")
+
+    batched = image.dim() == 4
+    lr_img = image if batched else image.unsqueeze(0)  # (3, H, W) -> (1, 3, H, W)
+    n, _, h, w = lr_img.shape
+    s = model.scale
+    tile_h, tile_w = (h, w) if tile is None else (min(tile, h), min(tile, w))
+    sr_img = torch.empty(n, 3, h * s, w * s, dtype=torch.float32, device=image.device)
+    autocast = torch.autocast(run_device.type, dtype=dtype, enabled=dtype != torch.float32)
+    try:
+        with torch.inference_mode(), autocast:
+            for y0 in range(0, h, tile_h):
+                y1 = min(y0 + tile_h, h)
+                py0, py1 = max(0, y0 - tile_pad), min(h, y1 + tile_pad)
+                for x0 in range(0, w, tile_w):
+                    x1 = min(x0 + tile_w, w)
+                    px0, px1 = max(0, x0 - tile_pad), min(w, x1 + tile_pad)
+                    lr_tile = lr_img[:, :, py0:py1, px0:px1].to(run_device, torch.float32)
+                    out = model(lr_tile).float()  # (N, 3, h', w') -> (N, 3, s*h', s*w'), in [-1, 1]
+                    out = out[:, :, (y0 - py0) * s : (y1 - py0) * s, (x0 - px0) * s : (x1 - px0) * s]
+                    sr_tile = out.add(1).mul_(0.5).clamp_(0, 1)  # [-1, 1] -> [0, 1]
+                    sr_img[:, :, y0 * s : y1 * s, x0 * s : x1 * s] = sr_tile.to(image.device)
+    except torch.OutOfMemoryError as exc:
+        if run_device.type == "cuda":
+            torch.cuda.empty_cache()
+        raise _oom_error(exc, tile_h, tile_w, tile is not None) from exc
+    return sr_img if batched else sr_img[0]
+
+
+def upscale_alpha(alpha: torch.Tensor, scale: int) -> torch.Tensor:
+    """Alpha planes (..., H, W) in [0, 1] -> bicubic (MATLAB imresize) x scale, clamped to [0, 1]."""
+    return imresize(alpha.float(), scale=scale).clamp_(0, 1)
+
+
+def upscale(
+    model: Generator,
+    image: torch.Tensor | Image.Image,
+    *,
+    tile: int | None = None,
+    tile_pad: int | None = None,
+    precision: str = "fp32",
+    device: str | torch.device | None = None,
+) -> torch.Tensor | Image.Image:
+    """Super-resolve `image` with `model` (a Generator in eval mode, e.g. from `srgan.load_model`).
+
+    image: float32 RGB (3, H, W) or (N, 3, H, W) in [0, 1] -> the same layout, `model.scale` times larger,
+        float32 in [0, 1], on the image's device. Or a PIL image -> a PIL image: RGB and palette images give
+        RGB; alpha (RGBA, LA, P with transparency) is upscaled separately with bicubic and kept; grayscale
+        and 16-bit grayscale come back as such; a matching ICC profile is kept in `.info["icc_profile"]`.
+    tile: tile size in LR pixels (None: the whole image at once). Memory on `device` is bounded by one tile.
+    tile_pad: LR pixels of context read around each tile and cropped off its output; default
+        `model.receptive_radius()`, which makes the tiled result equal the untiled one up to float error.
+    precision: "fp32", "bf16" (autocast, CPU or CUDA) or "fp16" (autocast, CUDA only).
+    device: "cpu", "cuda", "cuda:N", "auto" or None (the model's device). A model on another device is
+        copied there; the caller's model is never moved.
+
+    Raises on any failure (ValueError / TypeError for bad arguments; torch.OutOfMemoryError with a hint to
+    use smaller tiles when the GPU runs out of memory).
+    """
+    kwargs = dict(tile=tile, tile_pad=tile_pad, precision=precision, device=device)
+    if isinstance(image, Image.Image):
+        rgb, alpha, meta = pil_to_planes(image)
+        sr_rgb = upscale_tensor(model, rgb, **kwargs)
+        sr_alpha = None if alpha is None else upscale_alpha(alpha, model.scale)
+        return planes_to_pil(sr_rgb, sr_alpha, meta)
+    return upscale_tensor(model, image, **kwargs)
