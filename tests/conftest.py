@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,3 +34,30 @@ def bench_dir(data_dir) -> Path:
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+def _make_images(folder, n=8, size=(40, 36)):
+    """A mix of formats and modes: RGB png, grayscale jpg, RGBA webp, palette png; plus one too small."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        arr = rng.integers(0, 256, (size[1] + i, size[0], 3), dtype=np.uint8)
+        img = Image.fromarray(arr)
+        kind = i % 4
+        if kind == 0:
+            img.save(folder / f"{i}.png")
+        elif kind == 1:
+            img.convert("L").save(folder / f"{i}.jpg")
+        elif kind == 2:
+            img.convert("RGBA").save(folder / f"{i}.webp", lossless=True)
+        else:
+            img.convert("P").save(folder / f"{i}.png")
+    Image.fromarray(rng.integers(0, 256, (10, 10, 3), dtype=np.uint8)).save(folder / "small.png")
+    (folder / "notes.txt").write_text("not an image")
+    return folder
+
+
+@pytest.fixture
+def make_images():
+    """make_images(folder, n=8, size=(40, 36)) -> folder of small training images of mixed formats."""
+    return _make_images

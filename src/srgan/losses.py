@@ -27,11 +27,9 @@ def vgg_loss(sr_img: torch.Tensor, hr_img: torch.Tensor, vgg: VGG19Features, lay
 
     `layer` is "22" or "54". The HR features carry no gradient; the SR features do.
     """
-    sr01 = (sr_img + 1) / 2  # model range -> [0, 1], the convention of VGG19Features
-    hr01 = (hr_img + 1) / 2
     with torch.no_grad():
-        feat_hr = vgg(hr01)[layer]
-    feat_sr = vgg(sr01)[layer]
+        feat_hr = vgg((hr_img + 1) / 2)[layer].detach()  # model range -> [0, 1], VGG19Features' convention
+    feat_sr = vgg((sr_img + 1) / 2)[layer]
     return F.mse_loss(feat_sr.float() * VGG_SCALE, feat_hr.float() * VGG_SCALE)
 
 
@@ -43,7 +41,9 @@ def adversarial_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     return F.softplus(-fake_logits.float()).mean()
 
 
-def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def discriminator_loss(
+    real_logits: torch.Tensor, fake_logits: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Discriminator's binary cross-entropy (paper eq. 2): -log D(HR) and -log(1 - D(G(LR))), batch means.
 
     Returns (loss_real, loss_fake); the discriminator minimises their sum.

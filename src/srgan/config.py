@@ -1,0 +1,119 @@
+"""Training configuration: one typed dataclass, and the paper's five variants as presets (section 3.2).
+
+CLI flags -> dataclasses.replace(PRESETS[name], **flags) -> __post_init__ validates -> train(cfg).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+CONTENT_LOSSES = ("mse", "vgg22", "vgg54")
+PRECISIONS = ("fp32", "bf16")
+DEGRADATIONS = ("bicubic", "gaussian")
+VGG_SOURCES = ("caffe", "torchvision", "random")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    preset: str = "srresnet-mse"
+    # losses (section 2.2)
+    content_loss: str = "mse"  # mse | vgg22 | vgg54
+    adversarial: bool = False  # add 1e-3 * -log D(G(LR)) and train the discriminator (k = 1)
+    adv_weight: float = 1e-3
+    tv_weight: float = 0.0  # 2e-8 for SRResNet-VGG22
+    vgg_source: str = "caffe"  # the paper's Oxford/Caffe weights; "random" only for tests
+    # optimisation (section 3.2)
+    steps: int = 1_000_000
+    learning_rate: float = 1e-4
+    lr_decay_step: int | None = None  # learning rate x0.1 from this step on (SRGAN: 1e5)
+    beta1: float = 0.9
+    beta2: float = 0.999
+    batch_size: int = 16
+    init_from: str | None = None  # generator weights to start from (SRGAN: an SRResNet-MSE checkpoint)
+    # data
+    train_dirs: tuple[str, ...] = ()
+    crop_size: int = 96  # HR crop; LR is crop_size / scale
+    scale: int = 4
+    degradation: str = "bicubic"  # bicubic (MATLAB imresize) | gaussian (blur + subsample)
+    flips: bool = False  # the paper uses no augmentation
+    num_workers: int = 0
+    cache_images: bool = True  # keep decoded training images in memory
+    # models (the paper's defaults; smaller for tests)
+    num_blocks: int = 16
+    channels: int = 64
+    d_channels: int = 64
+    # run
+    out_dir: str = "runs/srresnet-mse"
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: str = "fp32"  # fp32 | bf16 (autocast)
+    channels_last: bool = False
+    log_every: int = 10
+    ckpt_every: int = 1000
+    val_dir: str | None = None  # a folder with HR/ (and LR_x4/) for periodic validation PSNR
+    val_every: int = 1000
+    tensorboard: bool = True
+
+    def __post_init__(self):
+        def bad(name: str, why: str):
+            raise ValueError(f"TrainConfig.{name} = {getattr(self, name)!r}: {why}")
+
+        if self.content_loss not in CONTENT_LOSSES:
+            bad("content_loss", f"must be one of {CONTENT_LOSSES}")
+        if self.precision not in PRECISIONS:
+            bad("precision", f"must be one of {PRECISIONS}")
+        if self.degradation not in DEGRADATIONS:
+            bad("degradation", f"must be one of {DEGRADATIONS}")
+        if self.vgg_source not in VGG_SOURCES:
+            bad("vgg_source", f"must be one of {VGG_SOURCES}")
+        for name in ("steps", "batch_size", "num_blocks", "channels", "d_channels", "log_every", "ckpt_every",
+                     "val_every"):  # fmt: skip
+            if getattr(self, name) < 1:
+                bad(name, "must be a positive integer")
+        if self.num_workers < 0:
+            bad("num_workers", "must be >= 0")
+        if not self.learning_rate > 0:
+            bad("learning_rate", "must be positive")
+        if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
+            bad("beta1", "beta1 and beta2 must be in [0, 1)")
+        if self.scale not in (2, 4, 8):
+            bad("scale", "must be 2, 4 or 8")
+        if self.crop_size % self.scale:
+            bad("crop_size", f"must be a multiple of the scale {self.scale}")
+        if self.adversarial and self.crop_size % 16:
+            bad("crop_size", "must be a multiple of 16 for the discriminator")
+        if self.lr_decay_step is not None and self.lr_decay_step < 1:
+            bad("lr_decay_step", "must be a positive step or None")
+        if self.adv_weight < 0 or self.tv_weight < 0:
+            bad("adv_weight" if self.adv_weight < 0 else "tv_weight", "must be >= 0")
+
+    def learning_rate_at(self, step: int) -> float:
+        if self.lr_decay_step is not None and step >= self.lr_decay_step:
+            return self.learning_rate * 0.1
+        return self.learning_rate
+
+
+_SRRESNET = dict(steps=1_000_000, learning_rate=1e-4, adversarial=False)
+_SRGAN = dict(steps=200_000, learning_rate=1e-4, lr_decay_step=100_000, adversarial=True)
+
+PRESETS: dict[str, TrainConfig] = {
+    "srresnet-mse": TrainConfig(preset="srresnet-mse", content_loss="mse", **_SRRESNET),
+    "srresnet-vgg22": TrainConfig(preset="srresnet-vgg22", content_loss="vgg22", tv_weight=2e-8, **_SRRESNET),
+    "srgan-mse": TrainConfig(preset="srgan-mse", content_loss="mse", **_SRGAN),
+    "srgan-vgg22": TrainConfig(preset="srgan-vgg22", content_loss="vgg22", **_SRGAN),
+    "srgan-vgg54": TrainConfig(preset="srgan-vgg54", content_loss="vgg54", **_SRGAN),
+}
+
+
+def make_config(preset: str, **overrides) -> TrainConfig:
+    """PRESETS[preset] with the given fields replaced (validated); unknown presets/fields raise."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = set(overrides) - names
+    if unknown:
+        raise ValueError(f"unknown TrainConfig field(s): {', '.join(sorted(unknown))}")
+    if "out_dir" not in overrides:
+        overrides["out_dir"] = f"runs/{preset}"
+    return dataclasses.replace(PRESETS[preset], **overrides)

@@ -1,0 +1,142 @@
+"""Training data: random HR crops of distinct images per batch, LR made by the paper's degradation.
+
+Every sample is a pure function of (seed, step, position in batch), so a run resumed at step N sees exactly
+the batches an uninterrupted run would, with any number of DataLoader workers or DDP ranks.
+Images come out as LR in [0, 1] and HR in [-1, 1] (the paper's ranges at the model boundary).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset, Sampler
+
+from .imresize import DEGRADATIONS
+from .io import IMAGE_EXTENSIONS, pil_to_rgb
+
+log = logging.getLogger(__name__)
+
+
+def find_images(dirs: tuple[str, ...] | list[str]) -> list[Path]:
+    """All image files under the given folders (recursively), sorted for reproducibility."""
+    files: list[Path] = []
+    for d in dirs:
+        d = Path(d)
+        if not d.is_dir():
+            raise FileNotFoundError(f"training folder not found: {d}")
+        files += sorted(p for p in d.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    return files
+
+
+class TrainCrops(Dataset):
+    """Random `crop_size` HR crops with their LR, indexed by k = step * batch_size + i.
+
+    Within a batch the images are distinct: each epoch is a random permutation of the images (seeded by
+    seed and epoch), cut into consecutive batches. With `world_size` > 1 (DDP), rank r takes its own slice
+    of each global batch of world_size * batch_size distinct images.
+    Images smaller than the crop are skipped with a warning; `skipped` lists them.
+    """
+
+    def __init__(
+        self,
+        dirs: tuple[str, ...] | list[str],
+        *,
+        crop_size: int = 96,
+        scale: int = 4,
+        batch_size: int = 16,
+        seed: int = 0,
+        degradation: str = "bicubic",
+        flips: bool = False,
+        cache_images: bool = True,
+        rank: int = 0,
+        world_size: int = 1,
+    ):
+        if degradation not in DEGRADATIONS:
+            raise ValueError(f"unknown degradation {degradation!r}; choose one of {', '.join(DEGRADATIONS)}")
+        self.crop_size, self.scale, self.batch_size = crop_size, scale, batch_size
+        self.seed, self.flips, self.cache_images = seed, flips, cache_images
+        self.rank, self.world_size = rank, world_size
+        self.degrade = DEGRADATIONS[degradation]
+        self.files: list[Path] = []
+        self.skipped: list[Path] = []
+        for path in find_images(dirs):
+            try:
+                with Image.open(path) as img:  # reads the header only
+                    w, h = img.size
+            except Exception as e:  # unreadable files are skipped like small ones, and counted
+                log.warning("skipping unreadable training image %s: %s", path, e)
+                self.skipped.append(path)
+                continue
+            if w < crop_size or h < crop_size:
+                self.skipped.append(path)
+            else:
+                self.files.append(path)
+        if self.skipped:
+            log.warning("skipped %d training image(s) smaller than %dx%d or unreadable (e.g. %s)",
+                        len(self.skipped), crop_size, crop_size, self.skipped[0])  # fmt: skip
+        global_batch = batch_size * world_size
+        if len(self.files) < global_batch:
+            raise ValueError(
+                f"{len(self.files)} usable training images in {list(dirs)}, fewer than one batch of "
+                f"{global_batch} distinct images (batch_size x world_size)"
+            )
+        self.steps_per_epoch = len(self.files) // global_batch
+        self._cache: dict[int, np.ndarray] = {}
+        self._perm_epoch, self._perm = -1, None
+
+    def __len__(self) -> int:  # samples are addressed by step; this is one epoch's worth
+        return self.steps_per_epoch * self.batch_size
+
+    def _image(self, idx: int) -> np.ndarray:
+        arr = self._cache.get(idx)
+        if arr is None:
+            with Image.open(self.files[idx]) as img:
+                arr = np.asarray(pil_to_rgb(img), dtype=np.uint8)
+            if self.cache_images:
+                self._cache[idx] = arr
+        return arr
+
+    def _permutation(self, epoch: int) -> np.ndarray:
+        if epoch != self._perm_epoch:
+            self._perm = np.random.default_rng([self.seed, epoch]).permutation(len(self.files))
+            self._perm_epoch = epoch
+        return self._perm
+
+    def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        step, i = divmod(int(k), self.batch_size)
+        epoch, b = divmod(step, self.steps_per_epoch)
+        pos = (b * self.world_size + self.rank) * self.batch_size + i
+        idx = int(self._permutation(epoch)[pos])
+        arr = self._image(idx)
+        rng = np.random.default_rng([self.seed, step, self.rank, i, 1])
+        h, w = arr.shape[:2]
+        top = int(rng.integers(0, h - self.crop_size + 1))
+        left = int(rng.integers(0, w - self.crop_size + 1))
+        crop = arr[top : top + self.crop_size, left : left + self.crop_size]
+        if self.flips:
+            if rng.random() < 0.5:
+                crop = crop[:, ::-1]
+            if rng.random() < 0.5:
+                crop = crop[::-1, :]
+        hr = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).float().div_(255)  # (3, S, S)
+        lr_img = self.degrade(hr, self.scale)  # (3, S, S) -> (3, S/4, S/4), in [0, 1]
+        hr_img = hr * 2 - 1  # [0, 1] -> [-1, 1]
+        return lr_img, hr_img
+
+
+class StepSampler(Sampler[int]):
+    """Yields sample indices k = step * batch_size + i for steps start_step .. total_steps - 1."""
+
+    def __init__(self, start_step: int, total_steps: int, batch_size: int):
+        self.start_step, self.total_steps, self.batch_size = start_step, total_steps, batch_size
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.start_step * self.batch_size, self.total_steps * self.batch_size))
+
+    def __len__(self) -> int:
+        return max(0, self.total_steps - self.start_step) * self.batch_size

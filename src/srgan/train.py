@@ -1,0 +1,340 @@
+"""train(cfg): one readable, step-based loop for all five variants of the paper.
+
+SRResNet presets update the generator only; SRGAN presets alternate one discriminator update and one
+generator update per step (k = 1).
+Multi-GPU: launch with `torchrun --nproc_per_node N -m srgan.cli train ...`;
+each rank takes its own slice of every batch and DistributedDataParallel averages the gradients.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from . import losses
+from .checkpoint import load_checkpoint, load_model, save_checkpoint
+from .config import TrainConfig
+from .data import StepSampler, TrainCrops
+from .models import Discriminator, Generator, VGG19Features
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def autocast(device: torch.device, precision: str):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, DDP) else model
+
+
+def generator_step(
+    generator: nn.Module,
+    discriminator: nn.Module | None,
+    vgg: VGG19Features | None,
+    opt_g: torch.optim.Optimizer,
+    lr_img: torch.Tensor,
+    hr_img: torch.Tensor,
+    *,
+    content_loss: str,
+    adv_weight: float,
+    tv_weight: float,
+    precision: str,
+) -> dict[str, float]:
+    """One generator update: content loss (+ adv_weight * -log D(G(LR))) (+ tv_weight * TV)."""
+    opt_g.zero_grad(set_to_none=True)
+    with autocast(lr_img.device, precision):
+        sr_img = generator(lr_img)
+        if content_loss == "mse":
+            loss_content = losses.mse_loss(sr_img, hr_img)
+        else:
+            loss_content = losses.vgg_loss(sr_img, hr_img, vgg, layer=content_loss[3:])
+        loss_g = loss_content
+        out = {"g/content": loss_content}
+        if discriminator is not None:
+            loss_adv = losses.adversarial_loss(discriminator(sr_img))
+            loss_g = loss_g + adv_weight * loss_adv
+            out["g/adv"] = loss_adv
+        if tv_weight > 0:
+            loss_tv = losses.tv_loss(sr_img)
+            loss_g = loss_g + tv_weight * loss_tv
+            out["g/tv"] = loss_tv
+    loss_g.backward()
+    opt_g.step()
+    out["g/total"] = loss_g
+    return {k: v.item() for k, v in out.items()}
+
+
+def discriminator_step(
+    generator: nn.Module,
+    discriminator: nn.Module,
+    opt_d: torch.optim.Optimizer,
+    lr_img: torch.Tensor,
+    hr_img: torch.Tensor,
+    *,
+    precision: str,
+) -> dict[str, float]:
+    """One discriminator update on a real and a generated batch: -log D(HR) - log(1 - D(G(LR))).
+
+    Real and fake go through D separately, as in the paper (each batch has its own BN statistics).
+    """
+    opt_d.zero_grad(set_to_none=True)
+    with torch.no_grad(), autocast(lr_img.device, precision):
+        sr_img = generator(lr_img)
+    with autocast(lr_img.device, precision):
+        loss_real, loss_fake = losses.discriminator_loss(discriminator(hr_img), discriminator(sr_img))
+    (loss_real + loss_fake).backward()
+    opt_d.step()
+    return {"d/real": loss_real.item(), "d/fake": loss_fake.item()}
+
+
+def rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def build_vgg(cfg: TrainConfig, device: torch.device) -> VGG19Features | None:
+    if cfg.content_loss == "mse":
+        return None
+    layer = cfg.content_loss[3:]
+    if cfg.vgg_source == "random":
+        log.warning("vgg_source='random': VGG loss with untrained weights (for tests only)")
+        return VGG19Features(layers=(layer,)).to(device)
+    from .vgg_weights import load_vgg19
+
+    return load_vgg19(layers=(layer,), source=cfg.vgg_source, device=device)
+
+
+def init_distributed() -> tuple[int, int]:
+    """(rank, world_size); initialises the process group when launched by torchrun."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size > 1 and not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    return (dist.get_rank(), world_size) if world_size > 1 else (0, 1)
+
+
+def checkpoint_state(cfg, step, generator, discriminator, opt_g, opt_d) -> dict:
+    g, d = unwrap(generator), unwrap(discriminator) if discriminator is not None else None
+    return {
+        "format": "srgan-train-checkpoint",
+        "step": step,
+        "config": dataclasses.asdict(cfg),
+        "generator": g.state_dict(),
+        "generator_kwargs": g.kwargs,
+        "discriminator": d.state_dict() if d is not None else None,
+        "discriminator_kwargs": d.kwargs if d is not None else None,
+        "opt_g": opt_g.state_dict(),
+        "opt_d": opt_d.state_dict() if opt_d is not None else None,
+        "rng": rng_state(),
+    }
+
+
+def open_tensorboard(out_dir: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        log.warning("tensorboard is not installed (pip install 'srgan[train]'): no TensorBoard logs")
+        return None
+    return SummaryWriter(str(out_dir / "tb"))
+
+
+def train(cfg: TrainConfig, *, resume: str | Path | None = None) -> Path:
+    """Train per `cfg`; returns the path of the final checkpoint (out_dir/last.pt).
+
+    `resume` continues a checkpoint written by this function exactly where it stopped.
+    """
+    rank, world_size = init_distributed()
+    is_main = rank == 0
+    device = resolve_device(cfg.device)
+    if device.type == "cuda" and world_size > 1:
+        device = torch.device("cuda", torch.cuda.current_device())
+    out_dir = Path(cfg.out_dir)
+    if is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if resume is None and (out_dir / "last.pt").exists():
+            raise FileExistsError(
+                f"{out_dir / 'last.pt'} exists: pass --resume {out_dir / 'last.pt'} to continue that run, "
+                "or choose another --out"
+            )
+
+    torch.manual_seed(cfg.seed)
+    generator = Generator(num_blocks=cfg.num_blocks, channels=cfg.channels, scale=cfg.scale).to(device)
+    discriminator = None
+    if cfg.adversarial:
+        discriminator = Discriminator(image_size=cfg.crop_size, channels=cfg.d_channels).to(device)
+    if cfg.init_from and resume is None:
+        init = load_model(cfg.init_from)
+        if init.kwargs != generator.kwargs:
+            raise ValueError(
+                f"--init-from {cfg.init_from} has generator {init.kwargs}, expected {generator.kwargs}"
+            )
+        generator.load_state_dict(init.state_dict())
+        log.info("generator initialised from %s", cfg.init_from)
+    vgg = build_vgg(cfg, device)
+    if cfg.channels_last:
+        generator = generator.to(memory_format=torch.channels_last)
+        if discriminator is not None:
+            discriminator = discriminator.to(memory_format=torch.channels_last)
+        if vgg is not None:
+            vgg = vgg.to(memory_format=torch.channels_last)
+    betas = (cfg.beta1, cfg.beta2)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.learning_rate, betas=betas)
+    opt_d = (
+        torch.optim.Adam(discriminator.parameters(), lr=cfg.learning_rate, betas=betas)
+        if discriminator
+        else None
+    )
+
+    start_step = 0
+    if resume is not None:
+        ckpt = load_checkpoint(resume, map_location=device)
+        generator.load_state_dict(ckpt["generator"])
+        opt_g.load_state_dict(ckpt["opt_g"])
+        if discriminator is not None:
+            if ckpt.get("discriminator") is None:
+                raise ValueError(f"{resume} has no discriminator: it is not an SRGAN checkpoint")
+            discriminator.load_state_dict(ckpt["discriminator"])
+            opt_d.load_state_dict(ckpt["opt_d"])
+        set_rng_state(ckpt["rng"])
+        start_step = ckpt["step"]
+        log.info("resumed from %s at step %d", resume, start_step)
+
+    if world_size > 1:
+        generator = DDP(generator)
+        if discriminator is not None:
+            discriminator = DDP(discriminator)
+
+    dataset = TrainCrops(
+        cfg.train_dirs, crop_size=cfg.crop_size, scale=cfg.scale, batch_size=cfg.batch_size, seed=cfg.seed,
+        degradation=cfg.degradation, flips=cfg.flips, cache_images=cfg.cache_images, rank=rank,
+        world_size=world_size,
+    )  # fmt: skip
+    loader = DataLoader(
+        dataset,
+        batch_size=cfg.batch_size,
+        sampler=StepSampler(start_step, cfg.steps, cfg.batch_size),
+        num_workers=cfg.num_workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=cfg.num_workers > 0,
+    )
+
+    writer = None
+    if is_main:
+        (out_dir / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
+        if cfg.tensorboard:
+            writer = open_tensorboard(out_dir)
+        log.info("%d training images (%d skipped), %d steps per epoch", len(dataset.files),
+                 len(dataset.skipped), dataset.steps_per_epoch)  # fmt: skip
+        if writer is not None:
+            writer.add_scalar("data/skipped_images", len(dataset.skipped), start_step)
+
+    def save(step: int) -> Path:
+        path = out_dir / "last.pt"
+        save_checkpoint(path, checkpoint_state(cfg, step, generator, discriminator, opt_g, opt_d))
+        return path
+
+    generator.train()
+    if discriminator is not None:
+        discriminator.train()
+    bar = tqdm(total=cfg.steps, initial=start_step, disable=not is_main, desc=cfg.preset, dynamic_ncols=True)
+    step, t0 = start_step, time.perf_counter()
+    for lr_img, hr_img in loader:
+        lr_img = lr_img.to(device, non_blocking=True)
+        hr_img = hr_img.to(device, non_blocking=True)
+        if cfg.channels_last:
+            lr_img = lr_img.contiguous(memory_format=torch.channels_last)
+            hr_img = hr_img.contiguous(memory_format=torch.channels_last)
+        learning_rate = cfg.learning_rate_at(step)
+        for opt in (opt_g, opt_d):
+            if opt is not None:
+                for group in opt.param_groups:
+                    group["lr"] = learning_rate
+
+        metrics = {}
+        if discriminator is not None:
+            metrics |= discriminator_step(
+                generator, discriminator, opt_d, lr_img, hr_img, precision=cfg.precision
+            )
+        d_for_g = unwrap(discriminator) if discriminator is not None else None  # no DDP sync for D here
+        metrics |= generator_step(
+            generator, d_for_g, vgg, opt_g, lr_img, hr_img,
+            content_loss=cfg.content_loss, adv_weight=cfg.adv_weight, tv_weight=cfg.tv_weight,
+            precision=cfg.precision,
+        )  # fmt: skip
+        step += 1
+        bar.update(1)
+
+        if is_main and (step % cfg.log_every == 0 or step == cfg.steps):
+            bar.set_postfix(
+                {k.split("/")[-1] if k != "g/total" else "g": f"{v:.4g}" for k, v in metrics.items()}
+            )
+            if writer is not None:
+                for key, value in metrics.items():
+                    writer.add_scalar(key, value, step)
+                writer.add_scalar("learning_rate", learning_rate, step)
+                writer.add_scalar("steps_per_second", (step - start_step) / (time.perf_counter() - t0), step)
+        if is_main and cfg.val_dir and (step % cfg.val_every == 0 or step == cfg.steps):
+            validate(unwrap(generator), cfg, device, step, writer, bar, lr_img, hr_img)
+        if is_main and (step % cfg.ckpt_every == 0 or step == cfg.steps):
+            save(step)
+
+    bar.close()
+    if writer is not None:
+        writer.close()
+    if world_size > 1:
+        dist.barrier()
+    return out_dir / "last.pt"
+
+
+@torch.no_grad()
+def validate(generator, cfg, device, step, writer, bar, lr_img, hr_img) -> float:
+    """Validation PSNR (Y, 4-px border) on cfg.val_dir; sample images to TensorBoard."""
+    from .evaluate import evaluate
+
+    generator.eval()
+    result = evaluate(generator, cfg.val_dir, scale=cfg.scale, device=device, progress=False)
+    bar.write(f"step {step}: val PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f} on {cfg.val_dir}")
+    if writer is not None:
+        writer.add_scalar("val/psnr", result["psnr"], step)
+        writer.add_scalar("val/ssim", result["ssim"], step)
+        n = min(4, lr_img.shape[0])
+        sr = (generator(lr_img[:n].float()).float() + 1) / 2
+        up = torch.nn.functional.interpolate(lr_img[:n].float(), scale_factor=cfg.scale, mode="nearest")
+        grid = torch.cat(
+            [up, sr.clamp(0, 1), (hr_img[:n].float() + 1) / 2], dim=3
+        )  # LR | SR | HR side by side
+        writer.add_images("samples/lr_sr_hr", grid.cpu(), step)
+    generator.train()
+    return result["psnr"]

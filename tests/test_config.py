@@ -1,0 +1,39 @@
+import dataclasses
+
+import pytest
+
+from srgan.config import PRESETS, TrainConfig, make_config
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_every_preset_validates_and_has_the_papers_defaults(name):
+    cfg = make_config(name, train_dirs=("x",))
+    assert cfg.preset == name and cfg.batch_size == 16 and cfg.beta1 == 0.9 and cfg.crop_size == 96
+    assert cfg.learning_rate == 1e-4
+    if name.startswith("srresnet"):
+        assert not cfg.adversarial and cfg.steps == 1_000_000
+    else:
+        assert cfg.adversarial and cfg.steps == 200_000 and cfg.lr_decay_step == 100_000
+        assert cfg.adv_weight == 1e-3
+        assert cfg.learning_rate_at(99_999) == 1e-4
+        assert cfg.learning_rate_at(100_000) == pytest.approx(1e-5)
+    assert cfg.tv_weight == (2e-8 if name == "srresnet-vgg22" else 0)
+    assert cfg.content_loss == name.split("-")[1]
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("content_loss", "l1"), ("precision", "fp8"), ("steps", 0), ("batch_size", -1), ("learning_rate", 0.0),
+     ("crop_size", 95), ("scale", 3), ("degradation", "box"), ("beta1", 1.0)],
+)  # fmt: skip
+def test_bad_values_name_the_field(field, value):
+    with pytest.raises(ValueError, match=f"TrainConfig.{field}"):
+        dataclasses.replace(TrainConfig(), **{field: value})
+
+
+def test_make_config_errors():
+    with pytest.raises(ValueError, match="unknown preset"):
+        make_config("esrgan")
+    with pytest.raises(ValueError, match="unknown TrainConfig field"):
+        make_config("srgan-vgg54", lr=1e-3)
+    assert make_config("srgan-mse").out_dir == "runs/srgan-mse"

@@ -1,0 +1,122 @@
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from srgan.checkpoint import atomic_write, load_checkpoint, load_model, save_checkpoint
+from srgan.config import PRESETS, make_config
+from srgan.train import train
+
+TINY = dict(num_blocks=1, channels=8, d_channels=8, crop_size=32, batch_size=2, vgg_source="random",
+            log_every=1, ckpt_every=2, tensorboard=False)  # fmt: skip
+
+
+def tiny_config(preset, tmp_path, data, **kw):
+    return make_config(preset, train_dirs=(str(data),), out_dir=str(tmp_path / preset), **{**TINY, **kw})
+
+
+@pytest.fixture
+def data(tmp_path, make_images):
+    return make_images(tmp_path / "train")
+
+
+@pytest.fixture
+def srresnet_ckpt(tmp_path, data):
+    return train(tiny_config("srresnet-mse", tmp_path / "init", data, steps=1))
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_every_preset_trains(preset, tmp_path, data, srresnet_ckpt):
+    init = str(srresnet_ckpt) if preset.startswith("srgan") else None
+    cfg = tiny_config(preset, tmp_path, data, steps=2, init_from=init, tensorboard=True)
+    path = train(cfg)
+    ckpt = load_checkpoint(path)
+    assert ckpt["step"] == 2 and ckpt["config"]["preset"] == preset
+    assert ckpt["generator_kwargs"] == {"num_blocks": 1, "channels": 8, "scale": 4, "in_channels": 3}
+    assert (ckpt["discriminator"] is not None) == cfg.adversarial
+    assert (Path(cfg.out_dir) / "config.json").exists()
+    assert list((Path(cfg.out_dir) / "tb").glob("events.out.tfevents.*"))
+    g = load_model(path)
+    assert not g.training and g(torch.rand(1, 3, 8, 8)).shape == (1, 3, 32, 32)
+    if init:  # started from the SRResNet weights, then moved
+        g0 = load_model(srresnet_ckpt)
+        pairs = zip(g.state_dict().values(), g0.state_dict().values(), strict=True)
+        assert any(not torch.equal(a, b) for a, b in pairs)
+
+
+def weights_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("preset", ["srresnet-mse", "srgan-vgg54"])
+def test_resume_continues_exactly(preset, tmp_path, data):
+    straight = tiny_config(preset, tmp_path / "a", data, steps=4)
+    half = tiny_config(preset, tmp_path / "b", data, steps=2)
+    a = load_checkpoint(train(straight))
+    train(half)
+    b = load_checkpoint(train(dataclasses.replace(half, steps=4), resume=Path(half.out_dir) / "last.pt"))
+    assert b["step"] == 4
+    assert weights_equal(a["generator"], b["generator"])
+    if preset.startswith("srgan"):
+        assert weights_equal(a["discriminator"], b["discriminator"])
+    assert a["opt_g"]["state"][0]["exp_avg"].equal(b["opt_g"]["state"][0]["exp_avg"])
+
+
+def test_existing_run_is_not_overwritten(tmp_path, data):
+    cfg = tiny_config("srresnet-mse", tmp_path, data, steps=1)
+    path = train(cfg)
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(cfg)
+    assert path.read_bytes() == before
+
+
+def test_bf16_and_channels_last_train(tmp_path, data):
+    cfg = tiny_config("srresnet-mse", tmp_path, data, steps=2, precision="bf16", channels_last=True)
+    ckpt = load_checkpoint(train(cfg))
+    assert all(v.dtype != torch.bfloat16 for v in ckpt["generator"].values())  # weights stay fp32
+
+
+def test_atomic_write_leaves_the_old_file_on_failure(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    save_checkpoint(path, {"step": 1})
+
+    def fail(tmp):
+        Path(tmp).write_bytes(b"half a checkpoint")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(path, fail)
+    assert load_checkpoint(path) == {"step": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]  # no temporary file left behind
+
+
+def test_cli_train_and_srgan_needs_init(tmp_path, data, capsys):
+    from srgan.cli import main
+
+    args = ["train", "--data", str(data), "--steps", "1", "--batch-size", "2", "--num-blocks", "1",
+            "--channels", "8", "--crop-size", "32"]  # fmt: skip
+    assert main([*args, "--out", str(tmp_path / "r")]) == 0
+    assert main([*args, "--preset", "srgan-vgg54", "--out", str(tmp_path / "g")]) == 2
+    assert "--init-from" in capsys.readouterr().err
+    assert main([*args, "--preset", "srresnet-mse", "--out", str(tmp_path / "r")]) == 2  # exists: refuse
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_ddp_two_processes_gloo(tmp_path, data):
+    """torchrun with 2 CPU processes (gloo): the run finishes and rank 0 writes the checkpoint."""
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+           "-m", "srgan.cli", "train", "--preset", "srgan-mse", "--from-scratch", "--data", str(data),
+           "--steps", "3", "--batch-size", "2", "--num-blocks", "1", "--channels", "8", "--crop-size", "32",
+           "--out", str(out), "--device", "cpu"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ckpt = load_checkpoint(out / "last.pt")
+    assert ckpt["step"] == 3
+    assert not any(k.startswith("module.") for k in ckpt["generator"])  # saved from the unwrapped model
