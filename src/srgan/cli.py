@@ -25,6 +25,50 @@ def add_params_parser(sub) -> None:
     p.set_defaults(func=cmd_params)
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Y-PSNR / SSIM of a model (or the nearest / bicubic baselines) on benchmark folders, as in Table 2."""
+    import json
+    from pathlib import Path
+
+    from .checkpoint import atomic_write, load_model
+    from .evaluate import BASELINES, check_data_dir, evaluate_sets, format_table
+
+    try:
+        dirs = [check_data_dir(d) for d in args.data]
+        if args.json and Path(args.json).exists() and not args.force:
+            raise FileExistsError(f"{args.json} already exists: pass --force to overwrite it")
+        model = args.model if args.model in BASELINES else load_model(args.model, device=args.device)
+        progress = not args.no_progress
+        results = evaluate_sets(model, dirs, scale=args.scale, device=args.device, progress=progress)
+    except (ValueError, FileNotFoundError, FileExistsError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except RuntimeError as e:
+        if "out of memory" not in str(e).lower():
+            raise
+        hint = "eval upscales whole images, as the paper does: use --device cpu"
+        print(f"error: out of memory on {args.device} ({hint})", file=sys.stderr)
+        return 1
+    print(format_table(results, label=Path(args.model).name, scale=args.scale))
+    if args.json:
+        text = json.dumps(results, indent=2) + "\n"
+        atomic_write(args.json, lambda tmp: Path(tmp).write_text(text))
+        print(f"wrote {args.json}")
+    return 0
+
+
+def add_eval_parser(sub) -> None:
+    p = sub.add_parser("eval", help="PSNR / SSIM (Y channel, border removed) on benchmark sets")
+    p.add_argument("--model", required=True, help="nearest | bicubic | shipped model name | checkpoint path")
+    p.add_argument("--data", action="append", required=True, help="set folder with HR/ [LR_x4/] (repeatable)")
+    p.add_argument("--json", help="also write per-image and mean figures to this JSON file")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --json file")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default cpu)")
+    p.add_argument("--scale", type=int, default=4, help="upscaling factor; LR folder LR_x{scale} (default 4)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_eval)
+
+
 def cmd_upscale(args: argparse.Namespace) -> int:
     """Upscale image files into OUTDIR/<stem><suffix>.png. Exit 0 if all were written, 1 if any input
     failed or was skipped (message per file, the rest still run), 2 if nothing could start."""
@@ -130,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_params_parser(sub)
     add_upscale_parser(sub)
     # VERB PARSERS (each verb adds its parser here)
+    add_eval_parser(sub)
     return parser
 
 

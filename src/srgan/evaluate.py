@@ -1,0 +1,219 @@
+"""Benchmark evaluation: Y-PSNR / SSIM of an upscaler on folders of HR (and LR) images, and Table 2.
+
+A data set folder holds `HR/` and optionally `LR_x4/` (LR images matched to HR by file name; when the
+folder is absent, LR is made from HR with `srgan.imresize.bicubic_degrade`, MATLAB's bicubic x1/4).
+Figures follow the paper: Y channel, a `scale`-pixel border removed, 8-bit rounding of both images
+(see `srgan.metrics`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from .imresize import bicubic_degrade, imresize
+from .io import list_images, read_image
+from .metrics import psnr, ssim
+
+Upscaler = Callable[[torch.Tensor], torch.Tensor]  # LR (1, 3, h, w) in [0, 1] -> SR (1, 3, H, W) in [0, 1]
+BASELINES = ("nearest", "bicubic")
+
+# Ledig et al. Table 2 (x4, PSNR dB / SSIM, daala tools on Y with a 4-pixel border removed).
+PAPER_TABLE2: dict[str, dict[str, tuple[float, float]]] = {
+    "Set5": {"nearest": (26.26, 0.7552), "bicubic": (28.43, 0.8211), "srresnet": (32.05, 0.9019),
+             "srgan": (29.40, 0.8472)},
+    "Set14": {"nearest": (24.64, 0.7100), "bicubic": (25.99, 0.7486), "srresnet": (28.49, 0.8184),
+              "srgan": (26.02, 0.7397)},
+    "BSD100": {"nearest": (25.02, 0.6606), "bicubic": (25.94, 0.6935), "srresnet": (27.58, 0.7620),
+               "srgan": (25.16, 0.6688)},
+}  # fmt: skip
+PAPER_METHODS = {"nearest": "nearest", "bicubic": "bicubic", "srresnet": "SRResNet", "srgan": "SRGAN"}
+
+
+def nearest_upscale(lr_img: torch.Tensor, scale: int = 4) -> torch.Tensor:
+    """Pixel replication: each LR pixel becomes a scale x scale block. (..., h, w) -> (..., sh, sw)."""
+    return lr_img.repeat_interleave(scale, dim=-2).repeat_interleave(scale, dim=-1)
+
+
+def bicubic_upscale(lr_img: torch.Tensor, scale: int = 4) -> torch.Tensor:
+    """MATLAB `imresize(uint8 LR, scale, 'bicubic')`: LR in [0, 1] rounded to uint8, both passes rounded to
+    uint8, result back in [0, 1] (float32)."""
+    lr_u8 = torch.floor(lr_img.to(torch.float64).clamp(0, 1) * 255 + 0.5)
+    return imresize(lr_u8, scale, quantize=True).to(torch.float32) / 255
+
+
+@contextlib.contextmanager
+def _eval_mode(module: nn.Module) -> Iterator[None]:
+    """Eval mode and no autograd for the duration; the module's previous train/eval mode is restored."""
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        module.train(was_training)
+
+
+def _generator_upscaler(generator: nn.Module, device: torch.device) -> Upscaler:
+    def run(lr_img: torch.Tensor) -> torch.Tensor:
+        with _eval_mode(generator):
+            out = generator(lr_img.to(device))  # [-1, 1]
+        return ((out.float() + 1) / 2).cpu()
+
+    return run
+
+
+def make_upscaler(
+    model: str | nn.Module | Upscaler, *, scale: int = 4, device: str | torch.device = "cpu"
+) -> Upscaler:
+    """Turn what `evaluate` accepts into an LR [0, 1] -> SR [0, 1] function on (1, 3, h, w) tensors.
+
+    model: "nearest" or "bicubic"; any other string is a shipped name or a checkpoint path for
+    `srgan.checkpoint.load_model`; an `nn.Module` is treated as a Generator (output in [-1, 1]; it is moved
+    to `device` and run in eval mode under no_grad, its train/eval mode restored afterwards); any other
+    callable is used as is and must return SR in [0, 1].
+    """
+    if isinstance(model, str):
+        if model == "nearest":
+            return lambda lr_img: nearest_upscale(lr_img, scale)
+        if model == "bicubic":
+            return lambda lr_img: bicubic_upscale(lr_img, scale)
+        from .checkpoint import load_model
+
+        model = load_model(model, device=device)
+    if isinstance(model, nn.Module):
+        dev = torch.device(device)
+        model.to(dev)
+        return _generator_upscaler(model, dev)
+    if callable(model):
+        return model
+    raise TypeError(f"model must be 'nearest', 'bicubic', a model name or path, an nn.Module or a callable, "
+                    f"got {type(model).__name__}")  # fmt: skip
+
+
+def check_data_dir(data_dir: str | Path) -> Path:
+    """Raise FileNotFoundError (with a one-line message) unless `data_dir` has an HR/ folder of images."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"data folder not found: {data_dir}")
+    if not (data_dir / "HR").is_dir():
+        raise FileNotFoundError(f"no HR/ folder inside {data_dir} (expected {data_dir}/HR/*.png)")
+    if not list_images(data_dir / "HR"):
+        raise FileNotFoundError(f"no images in {data_dir / 'HR'}")
+    return data_dir
+
+
+def _pairs(data_dir: Path, scale: int) -> list[tuple[str, Path, Path | None]]:
+    """(name, HR path, LR path or None) for every HR image; LR matched by file name (stem) in LR_x{scale}/."""
+    hr_paths = list_images(data_dir / "HR")
+    lr_dir = data_dir / f"LR_x{scale}"
+    if not lr_dir.is_dir():
+        return [(p.stem, p, None) for p in hr_paths]
+    lr_by_stem = {p.stem: p for p in list_images(lr_dir)}
+    missing = [p.name for p in hr_paths if p.stem not in lr_by_stem]
+    if missing:
+        raise FileNotFoundError(f"{lr_dir} lacks LR images for {len(missing)} HR images, e.g. {missing[0]}")
+    return [(p.stem, p, lr_by_stem[p.stem]) for p in hr_paths]
+
+
+def evaluate(
+    model: str | nn.Module | Upscaler,
+    data_dir: str | Path,
+    *,
+    scale: int = 4,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Score an upscaler on one data set folder (HR/ and optionally LR_x{scale}/), one whole image at a time.
+
+    model: see `make_upscaler` ("nearest", "bicubic", a model name or path, a Generator, or a callable
+    LR [0, 1] -> SR [0, 1] on (1, 3, h, w)). HR images whose size is not a multiple of `scale` are cropped
+    to one (top-left kept) when LR is made from them. The border removed is `scale` pixels.
+
+    Returns {"psnr": mean dB, "ssim": mean, "images": {file stem: {"psnr": dB, "ssim": value}}}.
+    """
+    data_dir = check_data_dir(data_dir)
+    pairs = _pairs(data_dir, scale)
+    upscale = make_upscaler(model, scale=scale, device=device)
+    images: dict[str, dict[str, float]] = {}
+    for name, hr_path, lr_path in tqdm(pairs, desc=data_dir.name, unit="img", disable=not progress):
+        hr_img = read_image(hr_path)
+        if lr_path is None:
+            h, w = hr_img.shape[-2:]
+            hr_img = hr_img[:, : h - h % scale, : w - w % scale]
+            lr_img = bicubic_degrade(hr_img, scale)
+        else:
+            lr_img = read_image(lr_path)
+        sr_img = upscale(lr_img.unsqueeze(0))
+        if sr_img.shape[-3:] != hr_img.shape:
+            raise ValueError(
+                f"{name}: SR is {tuple(sr_img.shape[-3:])} but HR is {tuple(hr_img.shape)} "
+                f"(LR {tuple(lr_img.shape)}, scale {scale})"
+            )
+        sr_img = sr_img.reshape(hr_img.shape).cpu()
+        images[name] = {
+            "psnr": psnr(sr_img, hr_img, crop_border=scale),
+            "ssim": ssim(sr_img, hr_img, crop_border=scale),
+        }
+    return {
+        "psnr": math.fsum(v["psnr"] for v in images.values()) / len(images),
+        "ssim": math.fsum(v["ssim"] for v in images.values()) / len(images),
+        "images": images,
+    }
+
+
+def evaluate_sets(
+    model: str | nn.Module | Upscaler,
+    dirs: Iterable[str | Path],
+    *,
+    scale: int = 4,
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+) -> dict[str, dict[str, Any]]:
+    """`evaluate` on several data set folders -> {folder name: result}. A named model is loaded once."""
+    dirs = [check_data_dir(d) for d in dirs]
+    names = [d.name for d in dirs]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ValueError(f"data set folder names must be distinct, got {', '.join(duplicated)} twice")
+    if isinstance(model, str) and model not in BASELINES:
+        model = make_upscaler(model, scale=scale, device=device)
+    return {d.name: evaluate(model, d, scale=scale, device=device, progress=progress) for d in dirs}
+
+
+def format_table(results: dict[str, dict[str, Any]], *, label: str = "ours", scale: int = 4) -> str:
+    """A Markdown table like the paper's Table 2: one row per data set, our PSNR / SSIM next to the paper's
+    nearest, bicubic, SRResNet and SRGAN figures ("-" where the paper has none: other sets, scale != 4)."""
+    header = ["set", "images", f"{label} PSNR", f"{label} SSIM"]
+    header += [f"paper {title}" for title in PAPER_METHODS.values()]
+    rows = []
+    for name, res in results.items():
+        paper = PAPER_TABLE2.get(name, {}) if scale == 4 else {}
+        row = [name, str(len(res["images"])), f"{res['psnr']:.2f}", f"{res['ssim']:.4f}"]
+        row += [f"{paper[m][0]:.2f} / {paper[m][1]:.4f}" if m in paper else "-" for m in PAPER_METHODS]
+        rows.append(row)
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        padded = [cells[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)
+        ]
+        return "| " + " | ".join(padded) + " |"
+
+    sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    title = (
+        f"x{scale}, Y channel, {scale}-pixel border removed, PSNR in dB / SSIM. "
+        "Paper: Ledig et al. 2017, Table 2 (daala tools, x4)."
+    )
+    note = (
+        "Paper SSIM is daala's dump_ssim (Gaussian sigma = 1.5 * height / 256, all positions weighted): "
+        "it reads higher than the Wang et al. SSIM here."
+    )
+    return "\n".join([title, line(header), sep, *(line(r) for r in rows), note])
