@@ -53,6 +53,75 @@ def add_weights_parser(sub) -> None:
     p.set_defaults(func=cmd_weights)
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train one of the paper's variants: PRESETS[--preset] with the given flags replaced."""
+    import logging
+
+    from .config import make_config
+    from .train import train
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    flags = {
+        "train_dirs": tuple(args.data), "steps": args.steps, "batch_size": args.batch_size,
+        "learning_rate": args.learning_rate, "lr_decay_step": args.lr_decay_step, "init_from": args.init_from,
+        "out_dir": args.out, "seed": args.seed, "device": args.device, "precision": args.precision,
+        "channels_last": args.channels_last, "val_dir": args.val, "val_every": args.val_every,
+        "ckpt_every": args.ckpt_every, "log_every": args.log_every, "num_workers": args.num_workers,
+        "degradation": args.degradation, "flips": args.flips, "num_blocks": args.num_blocks,
+        "channels": args.channels, "crop_size": args.crop_size, "vgg_source": args.vgg_source,
+    }  # fmt: skip
+    flags = {k: v for k, v in flags.items() if v is not None}
+    try:
+        cfg = make_config(args.preset, **flags)
+        if cfg.adversarial and not cfg.init_from and args.resume is None and not args.from_scratch:
+            raise ValueError(
+                "SRGAN presets start from a trained SRResNet-MSE generator (paper, section 3.2): pass "
+                "--init-from CHECKPOINT, or --from-scratch to start from random weights"
+            )
+        if not cfg.train_dirs:
+            raise ValueError("give at least one --data folder of training images")
+        path = train(cfg, resume=args.resume)
+    except (ValueError, FileNotFoundError, FileExistsError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"checkpoint: {path}")
+    return 0
+
+
+def add_train_parser(sub) -> None:
+    from .config import PRESETS
+
+    p = sub.add_parser("train", help="train SRResNet / SRGAN (the paper's five variants as presets)")
+    p.add_argument("--preset", default="srresnet-mse", choices=list(PRESETS), help="paper variant")
+    p.add_argument("--data", action="append", required=True, help="folder of training images (repeatable)")
+    p.add_argument("--out", help="run folder (default runs/PRESET)")
+    p.add_argument("--resume", help="continue from a checkpoint (last.pt) exactly")
+    p.add_argument("--init-from", help="generator weights to start from (checkpoint or .safetensors)")
+    p.add_argument("--from-scratch", action="store_true", help="allow an SRGAN preset without --init-from")
+    p.add_argument("--steps", type=int, help="total generator updates (paper: 1e6 SRResNet, 2e5 SRGAN)")
+    p.add_argument("--batch-size", type=int, help="per process (paper: 16)")
+    p.add_argument("--learning-rate", type=float, help="Adam learning rate (paper: 1e-4)")
+    p.add_argument("--lr-decay-step", type=int, help="learning rate x0.1 from this step on")
+    p.add_argument("--precision", choices=["fp32", "bf16"], help="bf16 autocast (CPU and GPU)")
+    p.add_argument("--channels-last", action="store_true", default=None, help="channels_last memory format")
+    p.add_argument("--device", help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--val", help="folder with HR/ (and LR_x4/) for periodic validation PSNR")
+    p.add_argument("--val-every", type=int)
+    p.add_argument("--ckpt-every", type=int)
+    p.add_argument("--log-every", type=int)
+    p.add_argument("--num-workers", type=int, help="DataLoader workers")
+    p.add_argument("--degradation", choices=["bicubic", "gaussian"])
+    p.add_argument("--flips", action="store_true", default=None, help="random flips (not in the paper)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--num-blocks", type=int, help="residual blocks (paper: 16)")
+    p.add_argument("--channels", type=int, help="generator width (paper: 64)")
+    p.add_argument("--crop-size", type=int, help="HR crop (paper: 96)")
+    p.add_argument(
+        "--vgg-source", choices=["caffe", "torchvision", "random"], help="VGG19 weights (paper: caffe)"
+    )
+    p.set_defaults(func=cmd_train)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     """Y-PSNR / SSIM of a model (or the nearest / bicubic baselines) on benchmark folders, as in Table 2."""
     import json
@@ -128,12 +197,17 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     clashes = [paths for paths in by_name.values() if len(paths) > 1]
     for paths in clashes:
         names = ", ".join(str(p) for p in paths)
-        print(f"error: {names} would all be written to {outdir / (paths[0].stem + args.suffix)}.png: "
-              "rename them or run them separately with different -o or --suffix", file=sys.stderr)
+        print(
+            f"error: {names} would all be written to {outdir / (paths[0].stem + args.suffix)}.png: "
+            "rename them or run them separately with different -o or --suffix",
+            file=sys.stderr,
+        )
     overwrite_input = [path for path, out in jobs if out.resolve() in inputs]
     for path in overwrite_input:
-        print(f"error: {path}: its output would overwrite an input: choose another -o or a --suffix",
-              file=sys.stderr)
+        print(
+            f"error: {path}: its output would overwrite an input: choose another -o or a --suffix",
+            file=sys.stderr,
+        )
     if clashes or overwrite_input:
         return 2
     if not jobs:
@@ -200,6 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="srgan", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     add_params_parser(sub)
+    add_train_parser(sub)
     add_upscale_parser(sub)
     add_weights_parser(sub)
     # VERB PARSERS (each verb adds its parser here)
