@@ -120,3 +120,20 @@ def test_ddp_two_processes_gloo(tmp_path, data):
     ckpt = load_checkpoint(out / "last.pt")
     assert ckpt["step"] == 3
     assert not any(k.startswith("module.") for k in ckpt["generator"])  # saved from the unwrapped model
+
+
+def test_periodic_validation_logs_psnr_and_samples(tmp_path, data, capsys):
+    val = tmp_path / "val"
+    (val / "HR").mkdir(parents=True)
+    for p in sorted(data.glob("*.png"))[:2]:
+        (val / "HR" / p.name).write_bytes(p.read_bytes())
+    cfg = tiny_config("srresnet-mse", tmp_path, data, steps=2, val_dir=str(val), val_every=1, tensorboard=True)
+    train(cfg)
+    assert capsys.readouterr().out.count("val PSNR") == 2
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(Path(cfg.out_dir) / "tb"), size_guidance={"images": 0})
+    events.Reload()
+    assert [e.step for e in events.Scalars("val/psnr")] == [1, 2]
+    assert {"g/content", "learning_rate", "steps_per_second"} <= set(events.Tags()["scalars"])
+    assert "samples/lr_sr_hr" in events.Tags()["images"]
