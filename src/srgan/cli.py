@@ -122,6 +122,38 @@ def add_train_parser(sub) -> None:
     p.set_defaults(func=cmd_train)
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Release a trained generator: checkpoint (.pt) -> fp32 safetensors with its kwargs and provenance."""
+    from pathlib import Path
+
+    from .checkpoint import load_checkpoint, load_model, save_generator
+
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        print(f"error: {out} exists (use --force to replace it)", file=sys.stderr)
+        return 2
+    try:
+        generator = load_model(args.checkpoint)
+        meta = {"source": Path(args.checkpoint).name}
+        if Path(args.checkpoint).suffix != ".safetensors":
+            ckpt = load_checkpoint(args.checkpoint)
+            meta |= {"step": str(ckpt["step"]), "preset": ckpt["config"]["preset"]}
+    except (FileNotFoundError, ValueError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    save_generator(out, generator, metadata=meta)
+    print(f"wrote {out} ({', '.join(f'{k}={v}' for k, v in meta.items())})")
+    return 0
+
+
+def add_export_parser(sub) -> None:
+    p = sub.add_parser("export", help="write a trained generator as a release file (safetensors)")
+    p.add_argument("checkpoint", help="training checkpoint (last.pt) or generator .safetensors")
+    p.add_argument("-o", "--out", required=True, help="output .safetensors file")
+    p.add_argument("--force", action="store_true", help="replace an existing output")
+    p.set_defaults(func=cmd_export)
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     """Y-PSNR / SSIM of a model (or the nearest / bicubic baselines) on benchmark folders, as in Table 2."""
     import json
@@ -279,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_weights_parser(sub)
     # VERB PARSERS (each verb adds its parser here)
     add_eval_parser(sub)
+    add_export_parser(sub)
     return parser
 
 
