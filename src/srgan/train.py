@@ -29,14 +29,9 @@ from .checkpoint import load_checkpoint, load_model, save_checkpoint
 from .config import TrainConfig
 from .data import StepSampler, TrainCrops
 from .models import Discriminator, Generator, VGG19Features
+from .upscale import resolve_device
 
 log = logging.getLogger(__name__)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def autocast(device: torch.device, precision: str):
