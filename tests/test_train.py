@@ -108,7 +108,8 @@ def test_cli_train_and_srgan_needs_init(tmp_path, data, capsys):
 
 
 def test_ddp_two_processes_gloo(tmp_path, data):
-    """torchrun with 2 CPU processes (gloo): the run finishes and rank 0 writes the checkpoint."""
+    """torchrun with 2 CPU processes (gloo): the run finishes with identical weights on both ranks (train
+    compares the checksums across ranks at the end) and rank 0 writes the checkpoint."""
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
            "-m", "srgan.cli", "train", "--preset", "srgan-mse", "--from-scratch", "--data", str(data),
@@ -127,7 +128,9 @@ def test_periodic_validation_logs_psnr_and_samples(tmp_path, data, capsys):
     (val / "HR").mkdir(parents=True)
     for p in sorted(data.glob("*.png"))[:2]:
         (val / "HR" / p.name).write_bytes(p.read_bytes())
-    cfg = tiny_config("srresnet-mse", tmp_path, data, steps=2, val_dir=str(val), val_every=1, tensorboard=True)
+    cfg = tiny_config(
+        "srresnet-mse", tmp_path, data, steps=2, val_dir=str(val), val_every=1, tensorboard=True
+    )
     train(cfg)
     assert capsys.readouterr().out.count("val PSNR") == 2
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

@@ -309,8 +309,21 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None) -> Path:
     if writer is not None:
         writer.close()
     if world_size > 1:
+        for model in (generator, discriminator):
+            if model is not None:
+                check_replicas_in_sync(unwrap(model))
         dist.barrier()
     return out_dir / "last.pt"
+
+
+def check_replicas_in_sync(model: nn.Module) -> None:
+    """Under DDP every rank must hold the same weights; raise if their checksums differ."""
+    total = torch.stack([p.detach().double().sum() for p in model.parameters()]).sum().reshape(1)
+    lo, hi = total.clone(), total.clone()
+    dist.all_reduce(lo, op=dist.ReduceOp.MIN)
+    dist.all_reduce(hi, op=dist.ReduceOp.MAX)
+    if lo.item() != hi.item():
+        raise RuntimeError(f"DDP replicas diverged: weight checksums range {lo.item()} .. {hi.item()}")
 
 
 @torch.no_grad()
