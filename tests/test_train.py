@@ -140,3 +140,21 @@ def test_periodic_validation_logs_psnr_and_samples(tmp_path, data, capsys):
     assert [e.step for e in events.Scalars("val/psnr")] == [1, 2]
     assert {"g/content", "learning_rate", "steps_per_second"} <= set(events.Tags()["scalars"])
     assert "samples/lr_sr_hr" in events.Tags()["images"]
+
+
+def test_cli_resume_takes_the_checkpoints_config(tmp_path, data, capsys):
+    from srgan.cli import main
+
+    out = tmp_path / "g"
+    args = ["--steps", "1", "--batch-size", "2", "--num-blocks", "1", "--channels", "8", "--crop-size", "32",
+            "--vgg-source", "random"]  # fmt: skip
+    assert main(["train", "--preset", "srgan-vgg54", "--from-scratch", "--data", str(data), "--out", str(out),
+                 *args]) == 0  # fmt: skip
+    # only --resume and --steps: preset, data, model size and out folder come from the checkpoint
+    assert main(["train", "--resume", str(out / "last.pt"), "--steps", "2"]) == 0
+    ckpt = load_checkpoint(out / "last.pt")
+    assert (
+        ckpt["step"] == 2 and ckpt["config"]["preset"] == "srgan-vgg54" and ckpt["discriminator"] is not None
+    )
+    assert main(["train", "--resume", str(out / "last.pt"), "--preset", "srresnet-mse", "--steps", "3"]) == 2
+    assert "does not match" in capsys.readouterr().err

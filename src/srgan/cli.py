@@ -54,15 +54,19 @@ def add_weights_parser(sub) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """Train one of the paper's variants: PRESETS[--preset] with the given flags replaced."""
+    """Train one of the paper's variants: PRESETS[--preset] with the given flags replaced. With --resume, the
+    checkpoint's own config with the given flags replaced (e.g. more --steps)."""
+    import dataclasses
     import logging
 
-    from .config import make_config
+    from .checkpoint import load_checkpoint
+    from .config import config_from_dict, make_config
     from .train import train
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     flags = {
-        "train_dirs": tuple(args.data), "steps": args.steps, "batch_size": args.batch_size,
+        "train_dirs": tuple(args.data) if args.data else None, "steps": args.steps,
+        "batch_size": args.batch_size,
         "learning_rate": args.learning_rate, "lr_decay_step": args.lr_decay_step, "init_from": args.init_from,
         "out_dir": args.out, "seed": args.seed, "device": args.device, "precision": args.precision,
         "channels_last": args.channels_last, "val_dir": args.val, "val_every": args.val_every,
@@ -72,7 +76,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     }  # fmt: skip
     flags = {k: v for k, v in flags.items() if v is not None}
     try:
-        cfg = make_config(args.preset, **flags)
+        if args.resume:
+            cfg = config_from_dict(load_checkpoint(args.resume)["config"])
+            if args.preset not in (None, cfg.preset):
+                raise ValueError(
+                    f"--preset {args.preset} does not match the checkpoint's preset {cfg.preset}"
+                )
+            cfg = dataclasses.replace(cfg, **flags)
+        else:
+            cfg = make_config(args.preset or "srresnet-mse", **flags)
         if cfg.adversarial and not cfg.init_from and args.resume is None and not args.from_scratch:
             raise ValueError(
                 "SRGAN presets start from a trained SRResNet-MSE generator (paper, section 3.2): pass "
@@ -92,8 +104,8 @@ def add_train_parser(sub) -> None:
     from .config import PRESETS
 
     p = sub.add_parser("train", help="train SRResNet / SRGAN (the paper's five variants as presets)")
-    p.add_argument("--preset", default="srresnet-mse", choices=list(PRESETS), help="paper variant")
-    p.add_argument("--data", action="append", required=True, help="folder of training images (repeatable)")
+    p.add_argument("--preset", choices=list(PRESETS), help="paper variant (default srresnet-mse)")
+    p.add_argument("--data", action="append", help="folder of training images (repeatable)")
     p.add_argument("--out", help="run folder (default runs/PRESET)")
     p.add_argument("--resume", help="continue from a checkpoint (last.pt) exactly")
     p.add_argument("--init-from", help="generator weights to start from (checkpoint or .safetensors)")

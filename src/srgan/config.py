@@ -117,3 +117,12 @@ def make_config(preset: str, **overrides) -> TrainConfig:
     if "out_dir" not in overrides:
         overrides["out_dir"] = f"runs/{preset}"
     return dataclasses.replace(PRESETS[preset], **overrides)
+
+
+def config_from_dict(values: dict) -> TrainConfig:
+    """Rebuild a TrainConfig saved with dataclasses.asdict (a checkpoint's "config"); validated again."""
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = set(values) - names
+    if unknown:
+        raise ValueError(f"unknown TrainConfig field(s) in saved config: {', '.join(sorted(unknown))}")
+    return TrainConfig(**{**values, "train_dirs": tuple(values.get("train_dirs", ()))})
