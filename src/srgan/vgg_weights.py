@@ -91,11 +91,7 @@ def ensure_vgg19(
         tensors, meta = _obtain_torchvision(progress, from_file)
     meta.update(format=FORMAT, convention=source)
 
-    def write(tmp: str) -> None:
-        save_file(tensors, tmp, metadata=meta)
-        os.chmod(tmp, 0o644)  # a cache file, not a secret (the temporary file is created 0600)
-
-    atomic_write(path, write)
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
     _say(progress, f"VGG19 ({source}) weights written to {path}")
     return path
 
