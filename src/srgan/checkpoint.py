@@ -98,3 +98,30 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> 
             raise ValueError(f"{path} is not an srgan training checkpoint (no generator / generator_kwargs)")
         model = _generator_from_state(ckpt["generator"], ckpt["generator_kwargs"])
     return model.to(device)
+
+
+def interpolate_generators(g0: Generator, g1: Generator, alpha: float) -> Generator:
+    """A new generator whose weights (and batch-norm statistics) are (1 - alpha) * g0 + alpha * g1: network
+    interpolation (as in ESRGAN, Wang et al. 2018), a knob along the perception-distortion trade-off.
+    alpha in [0, 1]; 0 gives g0's weights exactly, 1 gives g1's."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"realism / alpha must be in [0, 1], got {alpha}")
+    if g0.kwargs != g1.kwargs:
+        raise ValueError(f"cannot interpolate generators of different shapes: {g0.kwargs} vs {g1.kwargs}")
+    s0, s1 = g0.state_dict(), g1.state_dict()
+    mixed = {}
+    for key, w0 in s0.items():
+        w1 = s1[key].to(w0.device)
+        if not w0.is_floating_point():  # e.g. BN's num_batches_tracked
+            mixed[key] = w1.clone()
+        elif alpha == 0.0 or alpha == 1.0:
+            mixed[key] = (w0 if alpha == 0.0 else w1).clone()
+        else:
+            mixed[key] = torch.lerp(w0, w1, alpha)
+    return _generator_from_state(mixed, g0.kwargs).to(next(g0.parameters()).device)
+
+
+def load_realism_model(realism: float, device: str | torch.device = "cpu") -> Generator:
+    """The shipped SRResNet (realism 0, PSNR-oriented) and SRGAN (realism 1, photo-realistic) generators,
+    interpolated weight by weight (`interpolate_generators`)."""
+    return interpolate_generators(load_model("srresnet", device), load_model("srgan", device), realism)

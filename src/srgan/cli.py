@@ -210,6 +210,75 @@ def add_eval_parser(sub) -> None:
     p.set_defaults(func=cmd_eval)
 
 
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    """Every model on every set once: SR images, per-image CSV / JSON, a Table 2 markdown, figures."""
+    from pathlib import Path
+
+    from .benchmark import benchmark, crop_figure, parse_crop, perception_distortion_figure
+    from .checkpoint import atomic_write, load_realism_model
+
+    out = Path(args.out)
+    lpips_nets = [] if args.lpips == ["none"] else args.lpips
+    try:
+        crops = [parse_crop(spec) for spec in args.crop or []]
+        models = list(args.models)
+        for realism in args.realism or []:
+            models.append((f"realism-{realism:g}", load_realism_model(realism, device=args.device)))
+        steps = [m[0] for m in models if isinstance(m, tuple)]
+        curve = args.curve or (["srresnet", *steps, "srgan"] if steps else ())
+        results = benchmark(models, args.data, out, protocols=args.protocol, lpips_nets=lpips_nets,
+                            scale=args.scale, device=args.device, force=args.force,
+                            progress=not args.no_progress)  # fmt: skip
+        labels = list(results)
+        crop_models = args.crop_models or [m for m in labels if m != "nearest"]
+        figures = out / "figures"
+        for set_name, image, box in crops:
+            if set_name not in results[labels[0]] or image not in results[labels[0]][set_name]["images"]:
+                raise ValueError(f"--crop {set_name}/{image}: no such image in the benchmarked sets")
+            fig = crop_figure(out, results, set_name, image, box, models=crop_models,
+                              protocol=args.protocol[0])  # fmt: skip
+            path = figures / f"crops_{set_name}_{image}.png"
+            atomic_write(path, lambda tmp, fig=fig: fig.save(tmp, format="PNG"))
+            print(f"wrote {path}")
+        if lpips_nets:
+            sets = list(results[labels[0]])
+            plane_set = "BSD100" if "BSD100" in sets else sets[-1]
+            path = figures / f"perception_distortion_{plane_set}.png"
+            perception_distortion_figure(results, plane_set, path, protocol=args.protocol[0],
+                                         lpips_net=lpips_nets[0], curve=curve)  # fmt: skip
+            print(f"wrote {path}")
+    except (ValueError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print((out / "table.md").read_text())
+    print(f"wrote results.csv, results.json, table.md in {out}; SR images in {out / 'sr'}")
+    return 0
+
+
+def add_benchmark_parser(sub) -> None:
+    from .benchmark import LPIPS_NETS
+
+    p = sub.add_parser("benchmark", help="models x data sets: SR images, PSNR / SSIM / LPIPS tables, figures")
+    p.add_argument("--models", nargs="+", required=True,
+                   help="nearest | bicubic | shipped name | checkpoint path (several)")  # fmt: skip
+    p.add_argument("--data", nargs="+", required=True, help="set folders with HR/ [LR_x4/]")
+    p.add_argument("--out", required=True, help="output folder (SR images in OUT/sr/MODEL/SET/)")
+    p.add_argument("--protocol", nargs="+", default=["default", "paper"],
+                   help="default | matlab | paper (default: default paper)")  # fmt: skip
+    p.add_argument("--lpips", nargs="+", default=list(LPIPS_NETS), help="LPIPS nets: alex vgg | none")
+    p.add_argument("--crop", action="append", metavar="SET/IMAGE:X,Y,SIZE",
+                   help="a side-by-side crop figure of this HR region (repeatable)")  # fmt: skip
+    p.add_argument("--crop-models", nargs="+", help="columns of the crop figures (default: all but nearest)")
+    p.add_argument("--realism", nargs="+", type=float, metavar="A",
+                   help="also the srresnet/srgan interpolations at these realism values (models realism-A)")
+    p.add_argument("--curve", nargs="+", help="models joined by a line in the perception-distortion plot")
+    p.add_argument("--scale", type=int, default=4, help="upscaling factor (default 4)")
+    p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default cpu)")
+    p.add_argument("--force", action="store_true", help="re-make SR images that exist already")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_benchmark)
+
+
 def cmd_upscale(args: argparse.Namespace) -> int:
     """Upscale image files into OUTDIR/<stem><suffix>.png. Exit 0 if all were written, 1 if any input
     failed or was skipped (message per file, the rest still run), 2 if nothing could start."""
@@ -217,7 +286,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from .checkpoint import atomic_write, load_model
+    from .checkpoint import DEFAULT_MODEL, atomic_write, load_model, load_realism_model
     from .io import expand_inputs, open_image, save_png
     from .upscale import resolve_device, upscale
 
@@ -265,9 +334,14 @@ def cmd_upscale(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
-        model = load_model(args.model, device=device)
+        if args.realism is not None:
+            if args.model is not None:
+                raise ValueError("--realism mixes the shipped srresnet and srgan: leave out --model")
+            model = load_realism_model(args.realism, device=device)
+        else:
+            model = load_model(args.model or DEFAULT_MODEL, device=device)
     except (ValueError, OSError, RuntimeError) as e:
-        print(f"error: cannot load model {args.model!r}: {e}", file=sys.stderr)
+        print(f"error: cannot load the model: {e}", file=sys.stderr)
         return 2
 
     written = failed = 0
@@ -304,7 +378,9 @@ def add_upscale_parser(sub) -> None:
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder of images, or glob pattern")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder (created)")
-    p.add_argument("--model", default=DEFAULT_MODEL, help=f"shipped name or weights file ({DEFAULT_MODEL})")
+    p.add_argument("--model", help=f"shipped name or weights file (default {DEFAULT_MODEL})")
+    p.add_argument("--realism", type=float, metavar="A",
+                   help="0..1: interpolate the shipped srresnet (0) and srgan (1) weights")  # fmt: skip
     p.add_argument("--tile", type=int, default=512, help="tile size in LR pixels, 0: no tiling (default 512)")
     p.add_argument("--tile-pad", type=int, help="LR context per tile side (default: model receptive radius)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
@@ -323,6 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_weights_parser(sub)
     # VERB PARSERS (each verb adds its parser here)
     add_eval_parser(sub)
+    add_benchmark_parser(sub)
     add_export_parser(sub)
     return parser
 
