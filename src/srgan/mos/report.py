@@ -7,7 +7,9 @@ Conventions
 - 95% CI: mean +- t(0.975, n-1) * s / sqrt(n), s the sample standard deviation (ddof 1).
 - Wilcoxon: methods A and B are paired per (rater, set, image): the same rater's first-showing scores of
   the two versions of one image. scipy.stats.wilcoxon, two-sided, zero_method='wilcox' (zero differences
-  dropped), method='auto' (exact for small samples without ties, normal approximation otherwise).
+  dropped), method='auto': with ties (usual for 1-5 scores) an exhaustive sign-flip permutation for up to
+  13 differences and the tie-corrected normal approximation (no continuity correction) above that;
+  without ties the exact distribution up to 50.
   Significant: p < 0.05, not corrected for multiple comparisons (as in the paper).
 """
 
