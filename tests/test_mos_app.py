@@ -16,7 +16,6 @@ from srgan.mos import db
 from srgan.mos.app import create_app
 
 
-
 @pytest.fixture
 def study(tmp_path):
     f = make_folders(tmp_path, methods=("bicubic", "SRGAN-VGG54"), images=("a", "b"))
@@ -70,12 +69,13 @@ def test_bad_requests_are_4xx_and_change_nothing(study):
     client = TestClient(create_app(study.path))
     token, other = study.rater_tokens
     item = client.get(f"/api/r/{token}/state").json()["next"]
+    pos = item["position"]
     url = f"/api/r/{token}/rate"
     for score in (0, 6, -1, 3.5, "3", True, None):
         r = client.post(url, json={"position": item["position"], "image": item["image"], "score": score})
         assert r.status_code == 422 and "1 to 5" in r.json()["error"]
     cases = [
-        ("/api/r/nope/rate", {"position": item["position"], "image": item["image"], "score": 3}, 404, "unknown"),
+        ("/api/r/nope/rate", {"position": pos, "image": item["image"], "score": 3}, 404, "unknown"),
         (url, {"position": 99, "image": item["image"], "score": 3}, 404, "no item at position 99"),
         (url, {"position": item["position"], "image": "zzz", "score": 3}, 409, "out of date"),
         (url, {"position": "0", "image": item["image"], "score": 3}, 400, "whole number"),
