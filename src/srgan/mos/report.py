@@ -222,7 +222,8 @@ def format_markdown(summary: dict) -> str:
         lines.append("")
     lines.append(
         "## Wilcoxon signed-rank tests (two-sided; pairs: same rater, same image; p-values, * p < 0.05)\n\n"
-        "Row vs column: `+` the row method scored higher on average over the pairs, `-` lower.\n"
+        "Cells: p-value of row vs column (* p < 0.05), then (mean score difference row - column over the "
+        "pairs, number of pairs).\n"
     )
     for dataset, matrix in summary["wilcoxon"].items():
         lines += [
@@ -237,9 +238,9 @@ def format_markdown(summary: dict) -> str:
                     cells.append("")
                     continue
                 w = matrix[a][b]
-                sign = "+" if w["mean_diff"] > 0 else "-" if w["mean_diff"] < 0 else "="
                 star = "*" if w["pvalue"] < ALPHA else ""
-                cells.append(f"{sign}{w['pvalue']:.3g}{star} (n={w['n']})" if w["n"] else "-")
+                diff = f"{w['mean_diff']:+.2f}, n={w['n']}"
+                cells.append(f"{w['pvalue']:.2g}{star} ({diff})" if w["n"] else "-")
             lines.append(f"| {a} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += [
