@@ -390,6 +390,52 @@ def add_upscale_parser(sub) -> None:
     p.set_defaults(func=cmd_upscale)
 
 
+def cmd_mos(args: argparse.Namespace) -> int:
+    """Mean-opinion-score study: `srgan mos create | serve | report` (see srgan/mos)."""
+    from .mos.commands import VERBS
+
+    return VERBS[args.mos_command](args)
+
+
+def add_mos_parser(sub) -> None:
+    p = sub.add_parser(
+        "mos",
+        help="mean-opinion-score study: build it, serve the rating web app, report the statistics",
+        description="A MOS study as in the paper (section 3.4): raters score images 1-5 in a browser. "
+        "Needs the mos extra: pip install 'srgan[mos]'.",
+    )
+    verbs = p.add_subparsers(dest="mos_command", required=True)
+    c = verbs.add_parser(
+        "create",
+        help="build a study file from folders of SR images",
+        description="Build a study (one SQLite file holding the images, raters and ratings). Folders are "
+        "laid out as DIR/<image>, DIR/<set>/<image> or DIR/<set>/HR/<image>; images are matched across "
+        "methods and the reference by set and file stem, and copied into the study.",
+    )
+    c.add_argument("study", help="study file to create, e.g. study.sqlite")
+    c.add_argument("--method", action="append", required=True, metavar="NAME=DIR",
+                   help="a method's SR images (repeatable), e.g. SRGAN=out/sr/SRGAN")  # fmt: skip
+    c.add_argument("--reference", required=True, metavar="HR_DIR", help="original HR images (rated as 'HR')")
+    c.add_argument("--calibration", metavar="DIR",
+                   help="HR images not in the test (paper: 20); each is shown as its nearest-neighbour x4 "
+                   "version (anchor 1) and itself (anchor 5) before the test")  # fmt: skip
+    c.add_argument("--images-per-rater", type=int, help="images per rater, each in all versions")
+    c.add_argument("--repeats", type=int, default=0, help="items shown twice per rater (test-retest)")
+    c.add_argument("--raters", type=int, default=0, help="invitation links to make now (more: admin page)")
+    c.add_argument("--scale", type=int, default=4, help="factor of the nearest-neighbour anchor (default 4)")
+    c.add_argument("--seed", type=int, help="seed of the per-rater random orders (default random)")
+    c.add_argument("--force", action="store_true", help="replace an existing study (its ratings are lost)")
+    s = verbs.add_parser("serve", help="run the rating web app; prints the admin link and rater links")
+    s.add_argument("study", help="study file")
+    s.add_argument("--host", default="127.0.0.1", help="listen address; 0.0.0.0: the LAN (default 127.0.0.1)")
+    s.add_argument("--port", type=int, default=8000, help="(default 8000)")
+    s.add_argument("--log-level", default="warning", help="uvicorn log level (default warning)")
+    r = verbs.add_parser("report", help="MOS with 95%% CIs, Figure 5, Wilcoxon tests, calibration, retest")
+    r.add_argument("study", help="study file")
+    r.add_argument("--out", help="output folder (default STUDY_report next to the study)")
+    p.set_defaults(func=cmd_mos)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="srgan", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -401,6 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_parser(sub)
     add_benchmark_parser(sub)
     add_export_parser(sub)
+    add_mos_parser(sub)
     return parser
 
 
