@@ -1,4 +1,4 @@
-"""The daala tools the paper scored with, ported to NumPy: png2y4m's RGB -> Y'CbCr 4:2:0, dump_psnr, dump_ssim.
+"""The daala tools the paper scored with, in NumPy: png2y4m's RGB -> Y'CbCr 4:2:0, dump_psnr, dump_ssim.
 
 Ledig et al. computed Table 2 with the daala tools (github.com/xiph/daala, commit 8d03668): each PNG was
 converted with `tools/png2y4m.c` (defaults: BT.709 limited range, 4:2:0 chroma, triangular dither from the
@@ -25,7 +25,7 @@ import numpy as np
 # kiss99_srand(ctx, NULL, 0): the generator's fixed seed (tools/kiss99.c).
 _KISS_Z, _KISS_W, _KISS_JSR, _KISS_JCONG = 362436069, 521288629, 123456789, 380116160
 
-# png2y4m's triangle_rand ranges, in the order rgb_to_ycbcr draws them for each of the 4 pixels of a 2x2 block.
+# png2y4m's triangle_rand ranges, in the order rgb_to_ycbcr draws them for each pixel of a 2x2 block.
 _RANGE_Y, _RANGE_CB, _RANGE_CR = 1223320000, 1479548743, 1255654969
 
 
@@ -156,8 +156,8 @@ def dither(nblocks: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _div_round(x: np.ndarray, y: int) -> np.ndarray:
     """OD_DIV_ROUND(x, y) for y > 0: x / y rounded half away from zero (C integer division)."""
-    half = y >> 1
-    return np.where(x < 0, -((half - x) // y), (x + half) // y)
+    q = (np.abs(x) + (y >> 1)) // y
+    return np.where(x < 0, -q, q)
 
 
 def _wrap_int32(x: np.ndarray) -> np.ndarray:
@@ -246,25 +246,29 @@ def gaussian_kernel(sigma: float, max_len: int) -> np.ndarray:
     s = math.sqrt(0.5 * math.pi) * sigma * (1.0 / KERNEL_WEIGHT)
     length = 0.0 if s >= 1 else math.floor(sigma * math.sqrt(-2 * math.log(s)))
     kernel_len = max_len - 1 if length >= max_len else int(length)
-    side = [int(KERNEL_WEIGHT * scale * math.exp(nhisigma2 * ci * ci) + 0.5) for ci in range(kernel_len, 0, -1)]
+    side = [
+        int(KERNEL_WEIGHT * scale * math.exp(nhisigma2 * ci * ci) + 0.5) for ci in range(kernel_len, 0, -1)
+    ]
     return np.array(side + [KERNEL_WEIGHT - 2 * sum(side)] + side[::-1], dtype=np.int64)
 
 
 def _filter_cut(x: np.ndarray, kernel: np.ndarray, axis: int) -> np.ndarray:
-    """sum_k kernel[k] x[i - offs + k] along `axis`, taps outside the picture left out (exact, int64)."""
+    """sum_k kernel[k] x[i - offs + k] along `axis` of a float64 array of integers, taps outside the
+    picture left out. Exact: every partial sum is an integer below 2^53. The kernel is symmetric."""
     offs = len(kernel) // 2
-    n = x.shape[axis]
-    out = np.zeros_like(x)
-    for k, tap in enumerate(kernel):
-        shift = k - offs  # out[i] += tap * x[i + shift]
-        lo, hi = max(0, -shift), min(n, n - shift)
-        if lo >= hi:
-            continue
-        dst = [slice(None)] * x.ndim
-        src = [slice(None)] * x.ndim
-        dst[axis], src[axis] = slice(lo, hi), slice(lo + shift, hi + shift)
-        out[tuple(dst)] += tap * x[tuple(src)]
-    return out
+    x = np.moveaxis(x, axis, 0)
+    n = x.shape[0]
+    out = kernel[offs] * x
+    for d in range(1, min(offs, n - 1) + 1):  # out[i] += kernel[offs + d] (x[i + d] + x[i - d])
+        tap = float(kernel[offs + d])
+        out[:-d] += tap * x[d:]
+        out[d:] += tap * x[:-d]
+    return np.moveaxis(out, 0, axis)
+
+
+def _mass_cut(n: int, kernel: np.ndarray) -> np.ndarray:
+    """The kernel mass left inside a line of n samples at each position (float64, (n,))."""
+    return _filter_cut(np.ones(n), kernel, 0)
 
 
 def dump_ssim(y1: np.ndarray, y2: np.ndarray, *, par: float = 1.0) -> float:
@@ -275,19 +279,21 @@ def dump_ssim(y1: np.ndarray, y2: np.ndarray, *, par: float = 1.0) -> float:
     h, w = y1.shape
     vkernel = gaussian_kernel(h * (1.5 / 256), min(w, h))
     hkernel = gaussian_kernel(h * (1.5 / 256) / par, min(w, h))
-    x, y = y1.astype(np.int64), y2.astype(np.int64)
-    ones = np.ones_like(x)
-    mux, muy, x2, xy, y2m, mw = (
-        _filter_cut(_filter_cut(p, hkernel, 1), vkernel, 0) for p in (x, y, x * x, x * y, y * y, ones)
+    x, y = y1.astype(np.float64), y2.astype(np.float64)
+    # window moments as the C's int64 sums (exact in float64: all below 2^53); the window mass is separable
+    mux, muy, x2, xy, y2m = (
+        _filter_cut(_filter_cut(p, hkernel, 1), vkernel, 0) for p in (x, y, x * x, x * y, y * y)
     )
-    mw_f = mw.astype(np.float64)
+    mw = np.outer(_mass_cut(h, vkernel), _mass_cut(w, hkernel))
     samplemax = 255
-    c1 = samplemax * samplemax * (0.01 * 0.01) * mw_f * mw_f
-    c2 = samplemax * samplemax * (0.03 * 0.03) * mw_f * mw_f
-    mux_f, muy_f = mux.astype(np.float64), muy.astype(np.float64)
-    mx2, mxy, my2 = mux_f * mux_f, mux_f * muy_f, muy_f * muy_f
-    num = mw_f * (2 * mxy + c1) * (c2 + 2 * (xy * mw_f - mxy))
-    den = (mx2 + my2 + c1) * (x2 * mw_f - mx2 + y2m * mw_f - my2 + c2)
-    ssim_map = num / den
+    c1 = samplemax * samplemax * (0.01 * 0.01) * mw * mw
+    c2 = samplemax * samplemax * (0.03 * 0.03) * mw * mw
+    mx2, mxy, my2 = mux * mux, mux * muy, muy * muy
+    ssim_map = (
+        mw
+        * (2 * mxy + c1)
+        * (c2 + 2 * (xy * mw - mxy))
+        / ((mx2 + my2 + c1) * (x2 * mw - mx2 + y2m * mw - my2 + c2))
+    )
     # the C accumulates in raster order; cumsum keeps that order (np.sum would not)
-    return float(np.cumsum(ssim_map.ravel())[-1] / np.cumsum(mw_f.ravel())[-1])
+    return float(np.cumsum(ssim_map.ravel())[-1] / np.cumsum(mw.ravel())[-1])
