@@ -26,6 +26,13 @@ from .metrics import psnr, rgb_to_y, ssim
 PROTOCOLS = ("default", "matlab", "paper")
 
 
+def check_protocol(protocol: str) -> str:
+    """`protocol` if it is one of PROTOCOLS, else a ValueError that lists them."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}: choose one of {', '.join(PROTOCOLS)}")
+    return protocol
+
+
 def _uint8_levels(img: torch.Tensor | np.ndarray) -> torch.Tensor:
     """[0, 1] float (3, H, W) -> float64 uint8 levels 0..255: floor(x * 255 + 0.5), clipped."""
     x = torch.as_tensor(img).detach().cpu().to(torch.float64)
@@ -75,8 +82,7 @@ def score(
     rounded to uint8 levels first. gray: the HR file was grayscale (PIL mode L / I;16); only `matlab` uses
     it. crop_border: pixels removed from each side (the scale factor in the SR literature).
     """
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}: choose one of {', '.join(PROTOCOLS)}")
+    check_protocol(protocol)
     sr_img, hr_img = torch.as_tensor(sr_img), torch.as_tensor(hr_img)
     if sr_img.shape != hr_img.shape:
         raise ValueError(f"sr_img and hr_img shapes differ: {tuple(sr_img.shape)} vs {tuple(hr_img.shape)}")
