@@ -13,7 +13,9 @@ where the C uses integers, the C's order of floating-point operations where it d
   `dump_ssim -r`, not the default dB).
 
 The C source is GPL/BSD licensed and is not copied here; names of the C functions are kept so that the port
-can be read side by side with it.
+can be read side by side with it. Versions read: png2y4m.c at 1b01db4 and 4da3c8e (the same conversion),
+dump_ssim.c at 0b5ce2f (its 8-bit path), dump_psnr.c at 3465394, kiss99.c at 2b7e22d; commit 8d03668 itself
+was not available, but the port reproduces the paper's twelve nearest / bicubic figures exactly.
 """
 
 from __future__ import annotations
