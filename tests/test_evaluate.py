@@ -241,7 +241,7 @@ def test_cli_eval_errors_are_one_line_exit_2(tmp_path, capsys, args, message):
 
 # Measured with this code on /work/shared/data/bench (MATLAB bicubic LR_x4); paper figures in PAPER_TABLE2.
 # Set14 is higher than the paper because `bridge` (grayscale) is scored as Y = 16 + 219 * gray: see
-# test_metrics.test_reproduces_selfexsr_published_bicubic_figures.
+# test_protocols.test_matlab_protocol_reproduces_selfexsr_per_image_bicubic.
 MEASURED = {
     "bicubic": {"Set5": (28.43, 0.8111), "Set14": (26.09, 0.7048), "BSD100": (25.96, 0.6681)},
     "nearest": {"Set5": (26.26, 0.7380), "Set14": (24.74, 0.6553), "BSD100": (25.04, 0.6299)},

@@ -1,8 +1,8 @@
-"""Golden values for srgan.metrics: hand-computed cases, an independent SciPy SSIM, published figures."""
+"""Golden values for srgan.metrics: hand-computed cases, an independent SciPy SSIM. (Published figures:
+SelfExSR's per-image bicubic table is reproduced by the `matlab` protocol in test_protocols.py.)"""
 
 from __future__ import annotations
 
-import csv
 import math
 
 import numpy as np
@@ -10,18 +10,7 @@ import pytest
 import torch
 from scipy.signal import correlate2d
 
-from srgan.evaluate import bicubic_upscale
-from srgan.io import read_image
 from srgan.metrics import psnr, quantize_uint8, rgb_to_y, ssim
-
-
-@pytest.fixture
-def one_thread():
-    """Many small CPU ops on real images: with other jobs on the machine, extra threads only contend."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def gray(value: float, h: int = 24, w: int = 24) -> torch.Tensor:
@@ -159,35 +148,3 @@ def test_bad_inputs_raise():
         ssim(gray(1, 16, 16), gray(1, 16, 16))  # 8 x 8 after the crop
     with pytest.raises(ValueError, match="RGB"):
         psnr(torch.zeros(1, 16, 16), torch.zeros(1, 16, 16))
-
-
-def y_selfexsr(img: torch.Tensor, is_gray: bool) -> torch.Tensor:
-    """SelfExSR's luma as a three-channel [0, 1] image: MATLAB rgb2ycbcr of uint8 RGB, rounded to uint8;
-    a grayscale file's own values (bridge, mode L) used as they are."""
-    if is_gray:
-        return quantize_uint8(img)[:1].expand(3, -1, -1)
-    return (torch.floor(rgb_to_y(quantize_uint8(img)) + 0.5) / 255).expand(3, -1, -1)
-
-
-@pytest.mark.slow
-def test_reproduces_selfexsr_published_bicubic_figures(bench_dir, one_thread):
-    """With SelfExSR's conventions (Y rounded to uint8, a grayscale image's own values as Y), our PSNR and
-    SSIM reproduce its published per-image bicubic figures. Rounded Y is fed as three equal channels with
-    y_channel=False, which scores exactly that one channel."""
-    with open(bench_dir / "reference_bicubic_selfexsr.tsv") as f:
-        rows = [r for r in csv.DictReader(f, delimiter="\t") if r["set"] in ("Set5", "Set14")]
-    assert len(rows) == 19
-    for row in rows:
-        folder = bench_dir / row["set"]
-        hr_img = read_image(folder / "HR" / f"{row['image']}.png")
-        sr_img = bicubic_upscale(read_image(folder / "LR_x4" / f"{row['image']}.png").unsqueeze(0))[0]
-
-        is_gray = row["image"] == "bridge"
-        sr_y, hr_y = y_selfexsr(sr_img, is_gray), y_selfexsr(hr_img, is_gray)
-        ours_psnr = psnr(sr_y, hr_y, y_channel=False)
-        ours_ssim = ssim(sr_y, hr_y, y_channel=False)
-        assert ours_psnr == pytest.approx(float(row["psnr_y"]), abs=1e-4), row["image"]
-        assert ours_ssim == pytest.approx(float(row["ssim_y"]), abs=1e-5), row["image"]
-        if row["image"] == "bridge":
-            # our convention (gray -> RGB -> Y = 16 + 219 g) scores bridge 20 log10(255 / 219) dB higher
-            assert psnr(sr_img, hr_img) - ours_psnr == pytest.approx(20 * math.log10(255 / 219), abs=1e-9)

@@ -180,7 +180,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise FileExistsError(f"{args.json} already exists: pass --force to overwrite it")
         model = args.model if args.model in BASELINES else load_model(args.model, device=args.device)
         progress = not args.no_progress
-        results = evaluate_sets(model, dirs, scale=args.scale, device=args.device, progress=progress)
+        results = evaluate_sets(
+            model, dirs, scale=args.scale, device=args.device, progress=progress, protocol=args.protocol
+        )
     except (ValueError, FileNotFoundError, FileExistsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -190,7 +192,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         hint = "eval upscales whole images, as the paper does: use --device cpu"
         print(f"error: out of memory on {args.device} ({hint})", file=sys.stderr)
         return 1
-    print(format_table(results, label=Path(args.model).name, scale=args.scale))
+    print(format_table(results, label=Path(args.model).name, scale=args.scale, protocol=args.protocol))
     if args.json:
         text = json.dumps(results, indent=2) + "\n"
         atomic_write(args.json, lambda tmp: Path(tmp).write_text(text))
@@ -207,6 +209,13 @@ def add_eval_parser(sub) -> None:
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default cpu)")
     p.add_argument("--scale", type=int, default=4, help="upscaling factor; LR folder LR_x{scale} (default 4)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--protocol",
+        choices=("default", "matlab", "paper"),
+        default="default",
+        help="default: float Y, Wang SSIM | matlab: SelfExSR's (rounded Y, gray as is) | "
+        "paper: the daala tools the paper used (default: default)",
+    )
     p.set_defaults(func=cmd_eval)
 
 

@@ -2,8 +2,8 @@
 
 A data set folder holds `HR/` and optionally `LR_x4/` (LR images matched to HR by file name; when the
 folder is absent, LR is made from HR with `srgan.imresize.bicubic_degrade`, MATLAB's bicubic x1/4).
-Figures follow the paper: Y channel, a `scale`-pixel border removed, 8-bit rounding of both images
-(see `srgan.metrics`).
+Figures follow the paper: Y channel, a `scale`-pixel border removed, 8-bit rounding of both images,
+under one of the evaluation protocols of `srgan.protocols` (`default`, `matlab`, `paper`).
 """
 
 from __future__ import annotations
@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
 from .imresize import bicubic_degrade, imresize
 from .io import list_images, read_image
-from .metrics import psnr, ssim
+from .protocols import check_protocol, score
 
 Upscaler = Callable[[torch.Tensor], torch.Tensor]  # LR (1, 3, h, w) in [0, 1] -> SR (1, 3, H, W) in [0, 1]
 BASELINES = ("nearest", "bicubic")
@@ -123,6 +124,16 @@ def _pairs(data_dir: Path, scale: int) -> list[tuple[str, Path, Path | None]]:
     return [(p.stem, p, lr_by_stem[p.stem]) for p in hr_paths]
 
 
+# PIL modes with one colour channel (as io.pil_to_planes reads them)
+GRAY_MODES = ("1", "L", "LA", "La", "I;16", "I;16B", "I;16L", "I")
+
+
+def is_gray_file(path: str | Path) -> bool:
+    """Whether an image file holds one colour channel (PIL mode L, LA, 1, I;16, I), read from its header."""
+    with Image.open(path) as img:
+        return img.mode in GRAY_MODES
+
+
 def evaluate(
     model: str | nn.Module | Upscaler,
     data_dir: str | Path,
@@ -130,15 +141,19 @@ def evaluate(
     scale: int = 4,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    protocol: str = "default",
 ) -> dict[str, Any]:
     """Score an upscaler on one data set folder (HR/ and optionally LR_x{scale}/), one whole image at a time.
 
     model: see `make_upscaler` ("nearest", "bicubic", a model name or path, a Generator, or a callable
     LR [0, 1] -> SR [0, 1] on (1, 3, h, w)). HR images whose size is not a multiple of `scale` are cropped
-    to one (top-left kept) when LR is made from them. The border removed is `scale` pixels.
+    to one (top-left kept) when LR is made from them. The border removed is `scale` pixels. protocol:
+    `srgan.protocols.PROTOCOLS` ("default", "matlab" or "paper"); whether each HR file is grayscale is read
+    from its header and passed on (the `matlab` protocol scores grayscale images as they are).
 
     Returns {"psnr": mean dB, "ssim": mean, "images": {file stem: {"psnr": dB, "ssim": value}}}.
     """
+    check_protocol(protocol)
     data_dir = check_data_dir(data_dir)
     pairs = _pairs(data_dir, scale)
     upscale = make_upscaler(model, scale=scale, device=device)
@@ -158,10 +173,9 @@ def evaluate(
                 f"(LR {tuple(lr_img.shape)}, scale {scale})"
             )
         sr_img = sr_img.reshape(hr_img.shape).cpu()
-        images[name] = {
-            "psnr": psnr(sr_img, hr_img, crop_border=scale),
-            "ssim": ssim(sr_img, hr_img, crop_border=scale),
-        }
+        gray = is_gray_file(hr_path)
+        psnr_db, ssim_value = score(sr_img, hr_img, protocol=protocol, gray=gray, crop_border=scale)
+        images[name] = {"psnr": psnr_db, "ssim": ssim_value}
     return {
         "psnr": math.fsum(v["psnr"] for v in images.values()) / len(images),
         "ssim": math.fsum(v["ssim"] for v in images.values()) / len(images),
@@ -176,8 +190,10 @@ def evaluate_sets(
     scale: int = 4,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    protocol: str = "default",
 ) -> dict[str, dict[str, Any]]:
     """`evaluate` on several data set folders -> {folder name: result}. A named model is loaded once."""
+    check_protocol(protocol)
     dirs = [check_data_dir(d) for d in dirs]
     names = [d.name for d in dirs]
     duplicated = sorted({n for n in names if names.count(n) > 1})
@@ -185,12 +201,18 @@ def evaluate_sets(
         raise ValueError(f"data set folder names must be distinct, got {', '.join(duplicated)} twice")
     if isinstance(model, str) and model not in BASELINES:
         model = make_upscaler(model, scale=scale, device=device)
-    return {d.name: evaluate(model, d, scale=scale, device=device, progress=progress) for d in dirs}
+    return {
+        d.name: evaluate(model, d, scale=scale, device=device, progress=progress, protocol=protocol)
+        for d in dirs
+    }
 
 
-def format_table(results: dict[str, dict[str, Any]], *, label: str = "ours", scale: int = 4) -> str:
+def format_table(
+    results: dict[str, dict[str, Any]], *, label: str = "ours", scale: int = 4, protocol: str = "default"
+) -> str:
     """A Markdown table like the paper's Table 2: one row per data set, our PSNR / SSIM next to the paper's
-    nearest, bicubic, SRResNet and SRGAN figures ("-" where the paper has none: other sets, scale != 4)."""
+    nearest, bicubic, SRResNet and SRGAN figures ("-" where the paper has none: other sets, scale != 4).
+    `protocol` is the one `results` were scored with (named in the title)."""
     header = ["set", "images", f"{label} PSNR", f"{label} SSIM"]
     header += [f"paper {title}" for title in PAPER_METHODS.values()]
     rows = []
@@ -209,11 +231,14 @@ def format_table(results: dict[str, dict[str, Any]], *, label: str = "ours", sca
 
     sep = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     title = (
-        f"x{scale}, Y channel, {scale}-pixel border removed, PSNR in dB / SSIM. "
+        f"x{scale}, Y channel, {scale}-pixel border removed, PSNR in dB / SSIM, protocol {protocol}. "
         "Paper: Ledig et al. 2017, Table 2 (daala tools, x4)."
     )
-    note = (
-        "Paper SSIM is daala's dump_ssim (Gaussian sigma = 1.5 * height / 256, all positions weighted): "
-        "it reads higher than the Wang et al. SSIM here."
-    )
+    if protocol == "paper":
+        note = "Protocol paper: the daala tools (png2y4m, dump_psnr, dump_ssim) as the paper used them."
+    else:
+        note = (
+            "Paper SSIM is daala's dump_ssim (Gaussian sigma = 1.5 * height / 256, all positions weighted): "
+            "it reads higher than the Wang et al. SSIM here; --protocol paper scores the paper's way."
+        )
     return "\n".join([title, line(header), sep, *(line(r) for r in rows), note])
