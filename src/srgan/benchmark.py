@@ -29,8 +29,15 @@ from PIL import Image
 from tqdm import tqdm
 
 from .checkpoint import atomic_write
-from .evaluate import PAPER_METHODS, PAPER_TABLE2, _pairs, check_data_dir, make_upscaler
-from .imresize import bicubic_degrade
+from .evaluate import (
+    PAPER_METHODS,
+    PAPER_TABLE2,
+    check_set_dirs,
+    is_gray_file,
+    list_pairs,
+    load_pair,
+    make_upscaler,
+)
 from .io import read_image, write_image
 
 LPIPS_NETS = ("alex", "vgg")
@@ -65,24 +72,8 @@ def metric_names(protocols: Sequence[str], lpips_nets: Sequence[str]) -> list[st
 
 def collect_images(data_dirs: Sequence[str | Path], scale: int = 4) -> list[Image_]:
     """Every HR image of every set folder (HR/ and optionally LR_x{scale}/); set names must be distinct."""
-    dirs = [check_data_dir(d) for d in data_dirs]
-    names = [d.name for d in dirs]
-    duplicated = sorted({n for n in names if names.count(n) > 1})
-    if duplicated:
-        raise ValueError(f"data set folder names must be distinct, got {', '.join(duplicated)} twice")
-    return [Image_(d.name, name, hr, lr) for d in dirs for name, hr, lr in _pairs(d, scale)]
-
-
-def _load_pair(item: Image_, scale: int) -> tuple[torch.Tensor, torch.Tensor, bool]:
-    """(LR, HR, HR-is-grayscale): HR cropped to a multiple of `scale` when LR is made from it."""
-    with Image.open(item.hr_path) as img:
-        gray = img.mode in ("L", "LA", "I", "I;16", "I;16B", "I;16L")
-    hr_img = read_image(item.hr_path)
-    if item.lr_path is None:
-        h, w = hr_img.shape[-2:]
-        hr_img = hr_img[:, : h - h % scale, : w - w % scale]
-        return bicubic_degrade(hr_img, scale), hr_img, gray
-    return read_image(item.lr_path), hr_img, gray
+    dirs = check_set_dirs(data_dirs)
+    return [Image_(d.name, name, hr, lr) for d in dirs for name, hr, lr in list_pairs(d, scale)]
 
 
 def _save_png(img: torch.Tensor, path: Path) -> None:
@@ -160,7 +151,8 @@ def benchmark(
         per_set: dict[str, dict[str, Any]] = {}
         for item in images:
             bar.set_postfix_str(f"{label} {item.set_name}/{item.name}")
-            lr_img, hr_img, gray = _load_pair(item, scale)
+            lr_img, hr_img = load_pair(item.hr_path, item.lr_path, scale)
+            gray = is_gray_file(item.hr_path)
             hr_png = out_dir / "sr" / "HR" / item.set_name / f"{item.name}.png"
             if force or not hr_png.exists():
                 _save_png(hr_img, hr_png)

@@ -111,7 +111,17 @@ def check_data_dir(data_dir: str | Path) -> Path:
     return data_dir
 
 
-def _pairs(data_dir: Path, scale: int) -> list[tuple[str, Path, Path | None]]:
+def check_set_dirs(dirs: Iterable[str | Path]) -> list[Path]:
+    """`check_data_dir` on each folder; their names (the set names in tables) must be distinct."""
+    dirs = [check_data_dir(d) for d in dirs]
+    names = [d.name for d in dirs]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ValueError(f"data set folder names must be distinct, got {', '.join(duplicated)} twice")
+    return dirs
+
+
+def list_pairs(data_dir: Path, scale: int) -> list[tuple[str, Path, Path | None]]:
     """(name, HR path, LR path or None) for every HR image; LR matched by file name (stem) in LR_x{scale}/."""
     hr_paths = list_images(data_dir / "HR")
     lr_dir = data_dir / f"LR_x{scale}"
@@ -132,6 +142,17 @@ def is_gray_file(path: str | Path) -> bool:
     """Whether an image file holds one colour channel (PIL mode L, LA, 1, I;16, I), read from its header."""
     with Image.open(path) as img:
         return img.mode in GRAY_MODES
+
+
+def load_pair(hr_path: Path, lr_path: Path | None, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(LR, HR) float RGB (3, h, w) in [0, 1]. Without an LR file, LR is MATLAB's bicubic x1/scale of HR,
+    HR first cropped to a multiple of `scale` (top-left kept)."""
+    hr_img = read_image(hr_path)
+    if lr_path is not None:
+        return read_image(lr_path), hr_img
+    h, w = hr_img.shape[-2:]
+    hr_img = hr_img[:, : h - h % scale, : w - w % scale]
+    return bicubic_degrade(hr_img, scale), hr_img
 
 
 def evaluate(
@@ -155,17 +176,11 @@ def evaluate(
     """
     check_protocol(protocol)
     data_dir = check_data_dir(data_dir)
-    pairs = _pairs(data_dir, scale)
+    pairs = list_pairs(data_dir, scale)
     upscale = make_upscaler(model, scale=scale, device=device)
     images: dict[str, dict[str, float]] = {}
     for name, hr_path, lr_path in tqdm(pairs, desc=data_dir.name, unit="img", disable=not progress):
-        hr_img = read_image(hr_path)
-        if lr_path is None:
-            h, w = hr_img.shape[-2:]
-            hr_img = hr_img[:, : h - h % scale, : w - w % scale]
-            lr_img = bicubic_degrade(hr_img, scale)
-        else:
-            lr_img = read_image(lr_path)
+        lr_img, hr_img = load_pair(hr_path, lr_path, scale)
         sr_img = upscale(lr_img.unsqueeze(0))
         if sr_img.shape[-3:] != hr_img.shape:
             raise ValueError(
@@ -194,11 +209,7 @@ def evaluate_sets(
 ) -> dict[str, dict[str, Any]]:
     """`evaluate` on several data set folders -> {folder name: result}. A named model is loaded once."""
     check_protocol(protocol)
-    dirs = [check_data_dir(d) for d in dirs]
-    names = [d.name for d in dirs]
-    duplicated = sorted({n for n in names if names.count(n) > 1})
-    if duplicated:
-        raise ValueError(f"data set folder names must be distinct, got {', '.join(duplicated)} twice")
+    dirs = check_set_dirs(dirs)
     if isinstance(model, str) and model not in BASELINES:
         model = make_upscaler(model, scale=scale, device=device)
     return {
