@@ -12,11 +12,13 @@ import torch
 from PIL import Image
 
 from srgan import benchmark as bm
+from srgan import checkpoint as ckpt
 from srgan.checkpoint import interpolate_generators, save_generator
 from srgan.cli import main
 from srgan.evaluate import PAPER_TABLE2, bicubic_upscale
 from srgan.imresize import bicubic_degrade
 from srgan.io import read_image, write_image
+from srgan.lpips import load_lpips
 from srgan.metrics import psnr, ssim
 from srgan.models import Generator
 
@@ -124,7 +126,8 @@ def test_bad_input_says_what_is_wrong(tiny_sets, tmp_path):
 def test_cli_benchmark_with_lpips_realism_models_and_figures(tiny_sets, tmp_path, monkeypatch):
     g0, g1 = Generator(num_blocks=1, channels=8), Generator(num_blocks=1, channels=8)
     models = {"srresnet": g0, "srgan": g1}
-    monkeypatch.setattr("srgan.checkpoint.load_model", lambda name, device="cpu": models[name])
+    real_load = ckpt.load_model
+    monkeypatch.setattr(ckpt, "load_model", lambda name, device="cpu": models.get(name) or real_load(name))
     for name, g in models.items():
         save_generator(tmp_path / f"{name}.safetensors", g)
     out = tmp_path / "out"
@@ -135,8 +138,12 @@ def test_cli_benchmark_with_lpips_realism_models_and_figures(tiny_sets, tmp_path
     assert main(args) == 0
     results = json.loads((out / "results.json").read_text())
     assert list(results) == ["bicubic", "srresnet", "srgan", "realism-0.5"]
-    lp = results["bicubic"]["SetA"]["images"]["im0"]["lpips_alex"]
-    assert 0 < lp < 1
+    sr = read_image(out / "sr" / "bicubic" / "SetA" / "im0.png")
+    hr = read_image(tiny_sets[0] / "HR" / "im0.png")
+    with torch.no_grad():
+        expected = float(load_lpips("alex")(sr[None], hr[None])[0])
+    assert results["bicubic"]["SetA"]["images"]["im0"]["lpips_alex"] == pytest.approx(expected, rel=1e-6)
+    assert expected > 0
     # realism 0.5 is the weight midpoint of the two generators
     mid = interpolate_generators(g0, g1, 0.5)
     for (k, w0), w1, wm in zip(g0.state_dict().items(), g1.state_dict().values(), mid.state_dict().values(),
