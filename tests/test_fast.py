@@ -121,3 +121,15 @@ def test_auto_tile_default_budget_from_available_memory(monkeypatch):
 def test_available_memory_reads_the_system():
     free = fast.available_memory(torch.device("cpu"))
     assert 0 < free < 2**50
+
+
+def test_load_model_fast(tmp_path):
+    from srgan.checkpoint import load_model, save_generator
+
+    g = _generator()
+    save_generator(tmp_path / "g.safetensors", g)
+    f = load_model(tmp_path / "g.safetensors", fast=True)
+    assert isinstance(f, FastGenerator) and is_channels_last(f)
+    x = torch.rand(1, 3, 10, 12)
+    with torch.no_grad():
+        assert (f(x) - g(x)).abs().max() < 1e-5

@@ -356,12 +356,7 @@ def load_inference_model(name: str, *, backend: str, device, plain: bool = False
             return OnnxGenerator(export_onnx(load_model(name), Path(tmp) / "model.onnx"))
     if Path(name).suffix == ".onnx":
         raise ValueError("a .onnx model needs --backend onnxruntime")
-    model = load_model(name, device=device)
-    if plain:
-        return model
-    from .fast import prepare_for_inference
-
-    return prepare_for_inference(model, device=device)
+    return load_model(name, device=device, fast=not plain)
 
 
 def add_upscale_parser(sub) -> None:
