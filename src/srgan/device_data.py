@@ -74,7 +74,7 @@ class DeviceCrops:
         self.pixels = torch.empty(int(nbytes.sum()), dtype=torch.uint8, device=self.device)
         for k, path in enumerate(self.files):
             with Image.open(path) as img:
-                arr = np.asarray(pil_to_rgb(img), dtype=np.uint8)
+                arr = np.array(pil_to_rgb(img), dtype=np.uint8)  # a writable copy for torch
             if arr.shape[:2] != (self.heights[k], self.widths[k]):
                 raise ValueError(f"{path}: decoded size {arr.shape[:2]} differs from its header")
             self.pixels[offsets[k] : offsets[k] + nbytes[k]].copy_(torch.from_numpy(arr.reshape(-1)))
