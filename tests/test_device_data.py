@@ -6,6 +6,7 @@ from srgan.checkpoint import load_checkpoint
 from srgan.config import make_config
 from srgan.data import TrainCrops
 from srgan.device_data import DeviceCrops
+from srgan.imresize import bicubic_degrade
 from srgan.models import Generator
 from srgan.train import train
 
@@ -75,3 +76,25 @@ def test_training_on_device_data_gives_the_same_run(tmp_path, make_images):
 def test_config_validates_compile_mode():
     with pytest.raises(ValueError, match="compile_mode"):
         make_config("srresnet-mse", compile_mode="fast")
+
+
+def test_crops_drawn_on_the_device(tmp_path, make_images):
+    make_images(tmp_path / "imgs")
+    kw = dict(crop_size=32, batch_size=4, seed=1, flips=True)
+    dev = DeviceCrops([str(tmp_path / "imgs")], **kw, exact_crops=False, plan_steps=4)
+    exact = DeviceCrops([str(tmp_path / "imgs")], **kw)
+    plans = torch.cat([dev.device_plan(chunk) for chunk in range(25)]).reshape(-1, 5)  # 100 steps
+    assert torch.equal(plans[:16, 0].reshape(4, 4), torch.from_numpy(exact.image_indices(0, 4)))
+    assert all(len(set(p[:, 0].tolist())) == 4 for p in plans.reshape(100, 4, 5))  # distinct images
+    heights, widths = dev._heights[plans[:, 0]], dev._widths[plans[:, 0]]
+    assert (plans[:, 1] >= 0).all() and (plans[:, 1] <= heights - 32).all()
+    assert (plans[:, 2] >= 0).all() and (plans[:, 2] <= widths - 32).all()
+    assert plans[:, 1].float().std() > 1 and plans[:, 2].float().std() > 1  # offsets spread out
+    assert 0.35 < plans[:, 3].float().mean() < 0.65 and 0.35 < plans[:, 4].float().mean() < 0.65
+    # step-addressed: any start step gives the same batch; conventions as the exact path
+    again = DeviceCrops([str(tmp_path / "imgs")], **kw, exact_crops=False, plan_steps=4)
+    lr_img, hr_img = dev.batch(6)
+    assert torch.equal(again.batch(6)[1], hr_img) and torch.equal(dev.batch(6)[0], lr_img)
+    assert lr_img.shape == (4, 3, 8, 8) and -1 <= hr_img.min() and hr_img.max() <= 1
+    assert torch.equal(lr_img, bicubic_degrade((hr_img + 1) / 2))
+    assert not torch.equal(hr_img, exact.batch(6)[1])

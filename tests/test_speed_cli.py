@@ -55,7 +55,8 @@ def test_train_speed_flags_reach_the_config(tmp_path, make_images):
     out = tmp_path / "run"
     argv = ["train", "--data", str(data), "--out", str(out), "--steps", "1", "--batch-size", "2",
             "--num-blocks", "1", "--channels", "8", "--crop-size", "32", "--data-on-device", "--fused-adam",
-            "--compile", "none"]  # fmt: skip
+            "--compile", "none", "--fast-crops"]  # fmt: skip
     assert main(argv) == 0
     cfg = load_checkpoint(out / "last.pt")["config"]
     assert cfg["data_on_device"] and cfg["fused_adam"] and cfg["compile_mode"] == "none"
+    assert not cfg["exact_crops"]

@@ -74,6 +74,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "degradation": args.degradation, "flips": args.flips, "num_blocks": args.num_blocks,
         "channels": args.channels, "crop_size": args.crop_size, "vgg_source": args.vgg_source,
         "data_on_device": args.data_on_device, "fused_adam": args.fused_adam, "compile_mode": args.compile,
+        "exact_crops": False if args.fast_crops else None,
     }  # fmt: skip
     flags = {k: v for k, v in flags.items() if v is not None}
     try:
@@ -134,6 +135,9 @@ def add_train_parser(sub) -> None:
     )
     p.add_argument("--data-on-device", action="store_true", default=None,
                    help="decode the images once, keep them on the device, make batches there (same batches)")
+    p.add_argument("--fast-crops", action="store_true",
+                   help="with --data-on-device: draw crop offsets on the device (no host work per step; "
+                   "other crops than the DataLoader path)")  # fmt: skip
     p.add_argument("--fused-adam", action="store_true", default=None, help="torch's fused Adam kernel")
     p.add_argument("--compile", choices=["none", "default", "reduce-overhead", "max-autotune"],
                    help="torch.compile mode for G and D (reduce-overhead: CUDA graphs); default none")

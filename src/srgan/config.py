@@ -41,6 +41,7 @@ class TrainConfig:
     num_workers: int = 0
     cache_images: bool = True  # keep decoded training images in memory
     data_on_device: bool = False  # decode once, keep uint8 pixels on the device, make batches there
+    exact_crops: bool = True  # on-device data: the DataLoader path's crops (False: drawn on the device)
     # models (the paper's defaults; smaller for tests)
     num_blocks: int = 16
     channels: int = 64

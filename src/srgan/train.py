@@ -240,7 +240,7 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None) -> Path:
         dataset = DeviceCrops(
             cfg.train_dirs, crop_size=cfg.crop_size, scale=cfg.scale, batch_size=cfg.batch_size,
             seed=cfg.seed, degradation=cfg.degradation, flips=cfg.flips, rank=rank, world_size=world_size,
-            device=device,
+            device=device, exact_crops=cfg.exact_crops,
         )  # fmt: skip
         loader = dataset.batches(start_step, cfg.steps)
     else:
