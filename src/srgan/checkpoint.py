@@ -72,9 +72,13 @@ def _generator_from_state(state_dict: dict[str, torch.Tensor], kwargs: dict[str,
     return model.eval()
 
 
-def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> Generator:
+def load_model(
+    name_or_path: str | Path, device: str | torch.device = "cpu", *, fast: bool = False
+) -> Generator:
     """A generator in eval mode from a shipped name (see SHIPPED), a .safetensors release file, or a
-    training checkpoint (.pt) written by `srgan train`."""
+    training checkpoint (.pt) written by `srgan train`. With `fast=True`, its inference form
+    (`srgan.fast.prepare_for_inference`: BN folded, channels_last; same outputs within 1e-5), for upscaling
+    only (it cannot be trained or saved as a release file)."""
     name = str(name_or_path)
     if name in SHIPPED:
         path = WEIGHTS_DIR / SHIPPED[name]
@@ -97,6 +101,10 @@ def load_model(name_or_path: str | Path, device: str | torch.device = "cpu") -> 
         if "generator" not in ckpt or "generator_kwargs" not in ckpt:
             raise ValueError(f"{path} is not an srgan training checkpoint (no generator / generator_kwargs)")
         model = _generator_from_state(ckpt["generator"], ckpt["generator_kwargs"])
+    if fast:
+        from .fast import prepare_for_inference
+
+        return prepare_for_inference(model, device=device)
     return model.to(device)
 
 

@@ -12,6 +12,7 @@ CONTENT_LOSSES = ("mse", "vgg22", "vgg54")
 PRECISIONS = ("fp32", "bf16")
 DEGRADATIONS = ("bicubic", "gaussian")
 VGG_SOURCES = ("caffe", "torchvision", "random")
+COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class TrainConfig:
     flips: bool = False  # the paper uses no augmentation
     num_workers: int = 0
     cache_images: bool = True  # keep decoded training images in memory
+    data_on_device: bool = False  # decode once, keep uint8 pixels on the device, make batches there
+    exact_crops: bool = True  # on-device data: the DataLoader path's crops (False: drawn on the device)
     # models (the paper's defaults; smaller for tests)
     num_blocks: int = 16
     channels: int = 64
@@ -49,6 +52,8 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     precision: str = "fp32"  # fp32 | bf16 (autocast)
     channels_last: bool = False
+    fused_adam: bool = False  # torch's fused Adam kernel (CUDA and CPU); same update up to float rounding
+    compile_mode: str = "none"  # none | default | reduce-overhead (CUDA graphs) | max-autotune: torch.compile
     log_every: int = 10
     ckpt_every: int = 1000
     val_dir: str | None = None  # a folder with HR/ (and LR_x4/) for periodic validation PSNR
@@ -67,6 +72,8 @@ class TrainConfig:
             bad("degradation", f"must be one of {DEGRADATIONS}")
         if self.vgg_source not in VGG_SOURCES:
             bad("vgg_source", f"must be one of {VGG_SOURCES}")
+        if self.compile_mode not in COMPILE_MODES:
+            bad("compile_mode", f"must be one of {COMPILE_MODES}")
         for name in ("steps", "batch_size", "num_blocks", "channels", "d_channels", "log_every", "ckpt_every",
                      "val_every"):  # fmt: skip
             if getattr(self, name) < 1:

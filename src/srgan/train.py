@@ -28,6 +28,7 @@ from . import losses
 from .checkpoint import load_checkpoint, load_model, save_checkpoint
 from .config import TrainConfig
 from .data import StepSampler, TrainCrops
+from .device_data import DeviceCrops
 from .models import Discriminator, Generator, VGG19Features
 from .upscale import resolve_device
 
@@ -36,6 +37,13 @@ log = logging.getLogger(__name__)
 
 def autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def compiled(model: nn.Module | None, mode: str) -> nn.Module | None:
+    """torch.compile(model, mode=mode), or model itself for "none" (and None for None)."""
+    if model is None or mode == "none":
+        return model
+    return torch.compile(model, mode=mode)
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -205,12 +213,9 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None) -> Path:
         if vgg is not None:
             vgg = vgg.to(memory_format=torch.channels_last)
     betas = (cfg.beta1, cfg.beta2)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=cfg.learning_rate, betas=betas)
-    opt_d = (
-        torch.optim.Adam(discriminator.parameters(), lr=cfg.learning_rate, betas=betas)
-        if discriminator
-        else None
-    )
+    adam = dict(lr=cfg.learning_rate, betas=betas, fused=True if cfg.fused_adam else None)
+    opt_g = torch.optim.Adam(generator.parameters(), **adam)
+    opt_d = torch.optim.Adam(discriminator.parameters(), **adam) if discriminator else None
 
     start_step = 0
     if resume is not None:
@@ -231,19 +236,32 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None) -> Path:
         if discriminator is not None:
             discriminator = DDP(discriminator)
 
-    dataset = TrainCrops(
-        cfg.train_dirs, crop_size=cfg.crop_size, scale=cfg.scale, batch_size=cfg.batch_size, seed=cfg.seed,
-        degradation=cfg.degradation, flips=cfg.flips, cache_images=cfg.cache_images, rank=rank,
-        world_size=world_size,
-    )  # fmt: skip
-    loader = DataLoader(
-        dataset,
-        batch_size=cfg.batch_size,
-        sampler=StepSampler(start_step, cfg.steps, cfg.batch_size),
-        num_workers=cfg.num_workers,
-        pin_memory=device.type == "cuda",
-        persistent_workers=cfg.num_workers > 0,
-    )
+    if cfg.data_on_device:  # the same batches as the DataLoader path, made on the device
+        dataset = DeviceCrops(
+            cfg.train_dirs, crop_size=cfg.crop_size, scale=cfg.scale, batch_size=cfg.batch_size,
+            seed=cfg.seed, degradation=cfg.degradation, flips=cfg.flips, rank=rank, world_size=world_size,
+            device=device, exact_crops=cfg.exact_crops,
+        )  # fmt: skip
+        loader = dataset.batches(start_step, cfg.steps)
+    else:
+        dataset = TrainCrops(
+            cfg.train_dirs, crop_size=cfg.crop_size, scale=cfg.scale, batch_size=cfg.batch_size,
+            seed=cfg.seed, degradation=cfg.degradation, flips=cfg.flips, cache_images=cfg.cache_images,
+            rank=rank, world_size=world_size,
+        )  # fmt: skip
+        loader = DataLoader(
+            dataset,
+            batch_size=cfg.batch_size,
+            sampler=StepSampler(start_step, cfg.steps, cfg.batch_size),
+            num_workers=cfg.num_workers,
+            pin_memory=device.type == "cuda",
+            persistent_workers=cfg.num_workers > 0,
+        )
+    # torch.compile wraps the modules used in the steps; checkpoints still come from the plain modules.
+    g_run, d_run = compiled(generator, cfg.compile_mode), compiled(discriminator, cfg.compile_mode)
+    d_for_g = d_run  # G's adversarial term: the unwrapped D under DDP (no gradient sync for D there)
+    if discriminator is not None and world_size > 1:
+        d_for_g = compiled(unwrap(discriminator), cfg.compile_mode)
 
     writer = None
     if is_main:
@@ -279,12 +297,9 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None) -> Path:
 
         metrics = {}
         if discriminator is not None:
-            metrics |= discriminator_step(
-                generator, discriminator, opt_d, lr_img, hr_img, precision=cfg.precision
-            )
-        d_for_g = unwrap(discriminator) if discriminator is not None else None  # no DDP sync for D here
+            metrics |= discriminator_step(g_run, d_run, opt_d, lr_img, hr_img, precision=cfg.precision)
         metrics |= generator_step(
-            generator, d_for_g, vgg, opt_g, lr_img, hr_img,
+            g_run, d_for_g, vgg, opt_g, lr_img, hr_img,
             content_loss=cfg.content_loss, adv_weight=cfg.adv_weight, tv_weight=cfg.tv_weight,
             precision=cfg.precision,
         )  # fmt: skip

@@ -14,6 +14,7 @@ import copy
 import torch
 from PIL import Image
 
+from .fast import auto_tile, is_channels_last
 from .imresize import imresize
 from .io import pil_to_planes, planes_to_pil
 from .models import Generator
@@ -52,11 +53,17 @@ def _oom_error(exc: BaseException, tile_h: int, tile_w: int, tiled: bool) -> tor
     )
 
 
+def _model_device(model: torch.nn.Module) -> torch.device:
+    for tensor in model.parameters():
+        return tensor.device
+    return torch.device("cpu")  # e.g. an ONNX Runtime session wrapper without parameters
+
+
 def upscale_tensor(
     model: Generator,
     image: torch.Tensor,
     *,
-    tile: int | None = None,
+    tile: int | str | None = None,
     tile_pad: int | None = None,
     precision: str = "fp32",
     device: str | torch.device | None = None,
@@ -80,14 +87,14 @@ def upscale_tensor(
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if model.training:
         raise ValueError("model is in training mode (BatchNorm would use batch statistics): call .eval()")
-    if tile is not None and (not isinstance(tile, int) or tile < 1):
-        raise ValueError(f"tile must be a positive number of LR pixels or None (no tiling), got {tile!r}")
+    if tile is not None and tile != "auto" and (not isinstance(tile, int) or tile < 1):
+        raise ValueError(f"tile must be a positive number of LR pixels, 'auto' or None (whole), got {tile!r}")
     if tile_pad is None:
         tile_pad = model.receptive_radius()
     if not isinstance(tile_pad, int) or tile_pad < 0:
         raise ValueError(f"tile_pad must be a non-negative number of LR pixels, got {tile_pad!r}")
 
-    model_device = next(model.parameters()).device
+    model_device = _model_device(model)
     run_device = resolve_device(device) or model_device
     if not _same_device(run_device, model_device):
         model = copy.deepcopy(model).to(run_device)  # never move the caller's model
@@ -101,6 +108,9 @@ def upscale_tensor(
     lr_img = image if batched else image.unsqueeze(0)  # (3, H, W) -> (1, 3, H, W)
     n, _, h, w = lr_img.shape
     s = model.scale
+    if tile == "auto":
+        tile = auto_tile(model, (h, w), batch=n, precision=precision, device=run_device, tile_pad=tile_pad)
+    memory_format = torch.channels_last if is_channels_last(model) else torch.contiguous_format
     tile_h, tile_w = (h, w) if tile is None else (min(tile, h), min(tile, w))
     sr_img = torch.empty(n, 3, h * s, w * s, dtype=torch.float32, device=image.device)
     autocast = torch.autocast(run_device.type, dtype=dtype, enabled=dtype != torch.float32)
@@ -113,6 +123,7 @@ def upscale_tensor(
                     x1 = min(x0 + tile_w, w)
                     px0, px1 = max(0, x0 - tile_pad), min(w, x1 + tile_pad)
                     lr_tile = lr_img[:, :, py0:py1, px0:px1].to(run_device, torch.float32)
+                    lr_tile = lr_tile.contiguous(memory_format=memory_format)
                     out = model(lr_tile).float()  # (N, 3, h', w') -> (N, 3, s*h', s*w'), in [-1, 1]
                     out = out[:, :, (y0 - py0) * s : (y1 - py0) * s, (x0 - px0) * s : (x1 - px0) * s]
                     sr_tile = out.add(1).mul_(0.5).clamp_(0, 1)  # [-1, 1] -> [0, 1]
@@ -133,18 +144,20 @@ def upscale(
     model: Generator,
     image: torch.Tensor | Image.Image,
     *,
-    tile: int | None = None,
+    tile: int | str | None = None,
     tile_pad: int | None = None,
     precision: str = "fp32",
     device: str | torch.device | None = None,
 ) -> torch.Tensor | Image.Image:
-    """Super-resolve `image` with `model` (a Generator in eval mode, e.g. from `srgan.load_model`).
+    """Super-resolve `image` with `model` (a Generator in eval mode, e.g. from `srgan.load_model`, or its
+    fast inference form from `srgan.fast.prepare_for_inference`, or an `srgan.onnx.OnnxGenerator`).
 
     image: float32 RGB (3, H, W) or (N, 3, H, W) in [0, 1] -> the same layout, `model.scale` times larger,
         float32 in [0, 1], on the image's device. Or a PIL image -> a PIL image: RGB and palette images give
         RGB; alpha (RGBA, LA, P with transparency) is upscaled separately with bicubic and kept; grayscale
         and 16-bit grayscale come back as such; a matching ICC profile is kept in `.info["icc_profile"]`.
-    tile: tile size in LR pixels (None: the whole image at once). Memory on `device` is bounded by one tile.
+    tile: tile size in LR pixels (None: the whole image at once; "auto": the largest tile that fits in half
+        the free memory of `device`, see `srgan.fast.auto_tile`). Memory on `device` is bounded by one tile.
     tile_pad: LR pixels of context read around each tile and cropped off its output; default
         `model.receptive_radius()`, which makes the tiled result equal the untiled one up to float error.
     precision: "fp32", "bf16" (autocast, CPU or CUDA) or "fp16" (autocast, CUDA only).
