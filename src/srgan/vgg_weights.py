@@ -59,18 +59,23 @@ def expected_shapes() -> dict[str, tuple[int, ...]]:
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
-def is_cached(source: str = "caffe") -> bool:
-    """True when the cached file exists, opens, and holds exactly the expected tensors and shapes."""
-    path = weights_path(source)
+def cached_file_ok(path: Path, shapes: dict[str, tuple[int, ...]], metadata: dict[str, str]) -> bool:
+    """True when `path` exists, opens as safetensors, holds exactly the tensors `shapes` and carries the
+    `metadata` entries. A missing, truncated or unreadable file is False: callers rebuild it."""
     if not path.is_file():
         return False
     try:
         with safe_open(str(path), framework="pt") as f:
-            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+            found = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
             meta = f.metadata() or {}
     except Exception:  # unreadable or truncated: treat as missing, it gets rebuilt
         return False
-    return shapes == expected_shapes() and meta.get("format") == FORMAT
+    return found == shapes and all(meta.get(k) == v for k, v in metadata.items())
+
+
+def is_cached(source: str = "caffe") -> bool:
+    """True when the cached file exists, opens, and holds exactly the expected tensors and shapes."""
+    return cached_file_ok(weights_path(source), expected_shapes(), {"format": FORMAT})
 
 
 def ensure_vgg19(
