@@ -22,11 +22,13 @@ from .models import Generator
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
-# Shipped generators: name -> file in srgan/weights/. "srresnet" is the PSNR-oriented SRResNet-MSE.
+# Shipped generators: name -> file in srgan/weights/ (model cards beside them): "srresnet" is the
+# PSNR-oriented SRResNet-MSE, "srgan" the SRGAN-VGG54 fine-tuned from it, the default of `srgan upscale`.
 SHIPPED = {
     "srresnet": "srresnet_mse_interim.safetensors",
+    "srgan": "srgan_vgg54_interim.safetensors",
 }
-DEFAULT_MODEL = "srresnet"
+DEFAULT_MODEL = "srgan"
 
 
 def atomic_write(path: str | Path, write_fn) -> None:
