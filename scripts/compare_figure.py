@@ -1,7 +1,7 @@
-"""Side-by-side figure for the README: nearest | bicubic | a model, on one LR image (x4), with a zoomed crop.
+"""Side-by-side figure for the README: nearest | bicubic | models, on one LR image (x4), with a zoomed crop.
 
     .venv/bin/python scripts/compare_figure.py examples/astronaut_lr.png -o docs/astronaut_x4.png \
-        [--model srresnet] [--crop X Y SIZE]   # crop box in LR pixels
+        [--models srresnet srgan] [--crop X Y SIZE]   # crop box in LR pixels
 """
 
 from __future__ import annotations
@@ -22,19 +22,16 @@ def main() -> None:
     )
     parser.add_argument("image")
     parser.add_argument("-o", "--out", required=True)
-    parser.add_argument("--model", default="srresnet")
+    parser.add_argument("--models", nargs="+", default=["srresnet", "srgan"], help="shipped names or paths")
     parser.add_argument("--crop", nargs=3, type=int, default=(40, 20, 48), metavar=("X", "Y", "SIZE"))
     parser.add_argument("--zoom", type=int, default=2, help="extra enlargement of the crop (nearest)")
     args = parser.parse_args()
 
     lr_img = read_image(args.image)[None]  # (1, 3, h, w) in [0, 1]
-    model = srgan.load_model(args.model)
     with torch.no_grad():
-        panels = {
-            "nearest": nearest_upscale(lr_img),
-            "bicubic": bicubic_upscale(lr_img),
-            args.model: srgan.upscale(model, lr_img),
-        }
+        panels = {"nearest": nearest_upscale(lr_img), "bicubic": bicubic_upscale(lr_img)}
+        for name in args.models:
+            panels[name] = srgan.upscale(srgan.load_model(name), lr_img)
     x, y, size = (v * 4 for v in args.crop)
     tiles = []
     for name, img in panels.items():
