@@ -31,6 +31,15 @@ def bench_dir(data_dir) -> Path:
     return data_dir / "bench"
 
 
+@pytest.fixture
+def one_thread():
+    """Many small CPU ops on real images: with other jobs on the machine, extra threads only contend."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

@@ -32,15 +32,6 @@ from srgan.metrics import psnr, ssim
 from srgan.protocols import PROTOCOLS, matlab_y, paper_y, score
 
 
-@pytest.fixture
-def one_thread():
-    """Many small CPU ops on real images: with other jobs on the machine, extra threads only contend."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def kiss99_scalar(n: int) -> list[int]:
     """kiss99_rand after kiss99_srand(NULL, 0), one call at a time in plain Python (tools/kiss99.c)."""
     z, w, jsr, jcong = 362436069, 521288629, 123456789, 380116160

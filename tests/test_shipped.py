@@ -13,14 +13,6 @@ from srgan.lpips import load_lpips
 from srgan.models import Generator, count_parameters
 
 
-@pytest.fixture(scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_shipped_models_are_the_papers_generator():
     assert set(SHIPPED) == {"srresnet", "srgan"}
     for name in SHIPPED:

