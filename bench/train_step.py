@@ -107,7 +107,7 @@ class Setup:
         out = generator_step(self.g_run, self.d_run, self.vgg, self.opt_g, lr_img, hr_img,
                              content_loss=self.content, adv_weight=ADV_WEIGHT, tv_weight=0.0,
                              precision=self.precision)  # fmt: skip
-        return out["g/content"]
+        return out["g/content"].item()  # waits for the step to finish on the device
 
 
 def time_loop(setup: Setup, batches, warmup: int, steps: int) -> dict:

@@ -98,6 +98,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "channels": args.channels, "crop_size": args.crop_size, "vgg_source": args.vgg_source,
         "data_on_device": args.data_on_device, "fused_adam": args.fused_adam, "compile_mode": args.compile,
         "exact_crops": False if args.fast_crops else None,
+        "max_seconds": args.max_minutes * 60 if args.max_minutes is not None else None,
     }  # fmt: skip
     flags = {k: v for k, v in flags.items() if v is not None}
     try:
@@ -164,6 +165,8 @@ def add_train_parser(sub) -> None:
     p.add_argument("--fused-adam", action="store_true", default=None, help="torch's fused Adam kernel")
     p.add_argument("--compile", choices=["none", "default", "reduce-overhead", "max-autotune"],
                    help="torch.compile mode for G and D (reduce-overhead: CUDA graphs); default none")
+    p.add_argument("--max-minutes", type=float,
+                   help="stop after this many minutes of training, saving a checkpoint (--resume continues)")
     p.set_defaults(func=cmd_train)
 
 

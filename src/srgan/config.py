@@ -59,6 +59,7 @@ class TrainConfig:
     val_dir: str | None = None  # a folder with HR/ (and LR_x4/) for periodic validation PSNR
     val_every: int = 1000
     tensorboard: bool = True
+    max_seconds: float | None = None  # stop (and save) after this many seconds of training: fixed time slots
 
     def __post_init__(self):
         def bad(name: str, why: str):
@@ -92,6 +93,8 @@ class TrainConfig:
             bad("crop_size", "must be a multiple of 16 for the discriminator")
         if self.lr_decay_step is not None and self.lr_decay_step < 1:
             bad("lr_decay_step", "must be a positive step or None")
+        if self.max_seconds is not None and not self.max_seconds > 0:
+            bad("max_seconds", "must be positive or None")
         if self.adv_weight < 0 or self.tv_weight < 0:
             bad("adv_weight" if self.adv_weight < 0 else "tv_weight", "must be >= 0")
 

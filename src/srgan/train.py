@@ -62,8 +62,11 @@ def generator_step(
     adv_weight: float,
     tv_weight: float,
     precision: str,
-) -> dict[str, float]:
-    """One generator update: content loss (+ adv_weight * -log D(G(LR))) (+ tv_weight * TV)."""
+) -> dict[str, torch.Tensor]:
+    """One generator update: content loss (+ adv_weight * -log D(G(LR))) (+ tv_weight * TV).
+
+    Returns the detached losses as 0-d tensors: reading them (`.item()`) waits for the device, so the loop
+    does that only on logging steps."""
     opt_g.zero_grad(set_to_none=True)
     with autocast(lr_img.device, precision):
         sr_img = generator(lr_img)
@@ -84,7 +87,7 @@ def generator_step(
     loss_g.backward()
     opt_g.step()
     out["g/total"] = loss_g
-    return {k: v.item() for k, v in out.items()}
+    return {k: v.detach() for k, v in out.items()}
 
 
 def discriminator_step(
@@ -95,7 +98,7 @@ def discriminator_step(
     hr_img: torch.Tensor,
     *,
     precision: str,
-) -> dict[str, float]:
+) -> dict[str, torch.Tensor]:
     """One discriminator update on a real and a generated batch: -log D(HR) - log(1 - D(G(LR))).
 
     Real and fake go through D separately, as in the paper (each batch has its own BN statistics).
@@ -107,7 +110,7 @@ def discriminator_step(
         loss_real, loss_fake = losses.discriminator_loss(discriminator(hr_img), discriminator(sr_img))
     (loss_real + loss_fake).backward()
     opt_d.step()
-    return {"d/real": loss_real.item(), "d/fake": loss_fake.item()}
+    return {"d/real": loss_real.detach(), "d/fake": loss_fake.detach()}
 
 
 def rng_state() -> dict:
@@ -183,6 +186,8 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None) -> Path:
     device = resolve_device(cfg.device)
     if device.type == "cuda" and world_size > 1:
         device = torch.device("cuda", torch.cuda.current_device())
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick its fastest conv kernels
     out_dir = Path(cfg.out_dir)
     if is_main:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -305,8 +310,15 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None) -> Path:
         )  # fmt: skip
         step += 1
         bar.update(1)
+        out_of_time = cfg.max_seconds is not None and time.perf_counter() - t0 >= cfg.max_seconds
+        if world_size > 1 and cfg.max_seconds is not None:  # every rank stops at the same step
+            flag = torch.tensor([float(out_of_time)], device=device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            out_of_time = bool(flag.item())
+        last = step == cfg.steps or out_of_time
 
-        if is_main and (step % cfg.log_every == 0 or step == cfg.steps):
+        if is_main and (step % cfg.log_every == 0 or last):
+            metrics = {k: v.item() for k, v in metrics.items()}
             bar.set_postfix(
                 {k.split("/")[-1] if k != "g/total" else "g": f"{v:.4g}" for k, v in metrics.items()}
             )
@@ -315,10 +327,14 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None) -> Path:
                     writer.add_scalar(key, value, step)
                 writer.add_scalar("learning_rate", learning_rate, step)
                 writer.add_scalar("steps_per_second", (step - start_step) / (time.perf_counter() - t0), step)
-        if is_main and cfg.val_dir and (step % cfg.val_every == 0 or step == cfg.steps):
+        if is_main and cfg.val_dir and (step % cfg.val_every == 0 or last):
             validate(unwrap(generator), cfg, device, step, writer, bar, lr_img, hr_img)
-        if is_main and (step % cfg.ckpt_every == 0 or step == cfg.steps):
+        if is_main and (step % cfg.ckpt_every == 0 or last):
             save(step)
+        if out_of_time:
+            log.info("time limit of %.0f s reached at step %d of %d: stopped, checkpoint saved", cfg.max_seconds,
+                     step, cfg.steps)  # fmt: skip
+            break
 
     bar.close()
     if writer is not None:
