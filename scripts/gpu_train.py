@@ -41,6 +41,7 @@ from srgan.checkpoint import load_checkpoint, load_model, save_generator  # noqa
 from srgan.vgg_weights import FORMAT  # noqa: E402
 
 T0 = time.monotonic()
+failed: list[str] = []  # runs that exited with an error
 
 
 def now() -> float:
@@ -53,8 +54,17 @@ def say(msg: str) -> None:
 
 def train_cmd(args, preset: str, out: Path, seconds: float, *, batch: int, lr: float, init: str | None = None,
               resume: Path | None = None, decay_step: int | None = None) -> list[str]:  # fmt: skip
-    seconds = max(seconds, 5.0)
-    cmd = [sys.executable, "-m", "srgan.cli", "train", "--out", str(out), "--max-minutes", f"{seconds / 60:.4f}"]
+    seconds = max(seconds, 2.0)
+    cmd = [
+        sys.executable,
+        "-m",
+        "srgan.cli",
+        "train",
+        "--out",
+        str(out),
+        "--max-minutes",
+        f"{seconds / 60:.4f}",
+    ]
     if resume is not None:
         cmd += ["--resume", str(resume)]
     else:
@@ -86,8 +96,12 @@ def run_phase(cmds: list[tuple[str, list[str]]], logs: Path, out: Path) -> dict[
     for name, (proc, log) in procs.items():
         codes[name] = proc.wait()
         log.close()
-        tail = (logs / f"{name}.log").read_text(errors="replace").replace("\r", "\n").strip().splitlines()[-3:]
+        tail = (
+            (logs / f"{name}.log").read_text(errors="replace").replace("\r", "\n").strip().splitlines()[-3:]
+        )
         say(f"{name} exited {codes[name]}: " + " | ".join(tail))
+        if codes[name]:
+            failed.append(name)
     with open(out / "log.txt", "w") as f:  # all runs' logs so far, progress bars split into lines
         for path in sorted(logs.glob("*.log")):
             f.write(f"===== {path.name}\n" + path.read_text(errors="replace").replace("\r", "\n"))
@@ -105,10 +119,13 @@ def export(run: Path, name: str, out: Path, summary: dict, seconds: float, phase
     cfg = ckpt["config"]
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else platform.processor() or "cpu"
     entry = summary.setdefault(name, {"phases": []})
-    entry["phases"].append({"phase": phase, "step": ckpt["step"], "wall_s": round(seconds, 1),
-                            "learning_rate": cfg["learning_rate"], "lr_decay_step": cfg["lr_decay_step"]})  # fmt: skip
-    entry.update(preset=cfg["preset"], steps=ckpt["step"], batch_size=cfg["batch_size"], init_from=cfg["init_from"],
-                 train_images=len(list((Path(cfg["train_dirs"][0])).iterdir())), device=gpu)  # fmt: skip
+    entry["phases"].append(
+        {"phase": phase, "step": ckpt["step"], "wall_s": round(seconds, 1),
+         "learning_rate": cfg["learning_rate"], "lr_decay_step": cfg["lr_decay_step"]}
+    )  # fmt: skip
+    images = len(list(Path(cfg["train_dirs"][0]).iterdir()))
+    entry.update(preset=cfg["preset"], steps=ckpt["step"], batch_size=cfg["batch_size"],
+                 init_from=cfg["init_from"], train_images=images, device=gpu)  # fmt: skip
     meta = {"preset": cfg["preset"], "steps": str(ckpt["step"]), "batch_size": str(cfg["batch_size"]),
             "recipe": json.dumps(entry["phases"]), "machine": gpu}  # fmt: skip
     path = out / f"{name}.safetensors"
@@ -153,28 +170,24 @@ def main() -> int:
     say(f"torch {torch.__version__}, {summary['gpu']}; VGG19 cache rebuilt; budget {budget:.0f} s")
     logs = work / "logs"
 
-    # A: SRResNet-MSE, lr_a until 80% of its slice, then lr_a / 10.
-    a_end = 0.42 * budget
-    run_a = work / "srresnet_mse"
-    a1, t = 0.8 * (a_end - now()) - 15, now()
-    run_phase([("srresnet_mse", train_cmd(args, "srresnet-mse", run_a, a1, batch=args.batch_a, lr=args.lr_a,
-                                          init=None if args.tiny else args.init))], logs, out)  # fmt: skip
-    a2 = a_end - now() - 15
-    run_phase([("srresnet_mse", train_cmd(args, "srresnet-mse", run_a, a2, batch=args.batch_a, lr=args.lr_a,
-                                          resume=run_a / "last.pt", decay_step=last_step(run_a)))], logs, out)  # fmt: skip
-    a_path = export(run_a, "srresnet_mse", out, summary, now() - t, "A")
-    init = str(a_path) if a_path else args.init
+    def with_decay(phase: str, name: str, preset: str, end: float, first: float, **kw) -> Path | None:
+        """Train `preset` until `first` of the time left before `end` at kw["lr"], then resume at lr / 10
+        until `end`; export the result."""
+        run, t = work / name, now()
+        run_phase([(name, train_cmd(args, preset, run, first * (end - now()) - 15, **kw))], logs, out)
+        if not (run / "last.pt").exists():
+            return None
+        resume = dict(resume=run / "last.pt", decay_step=last_step(run))
+        run_phase([(name, train_cmd(args, preset, run, end - now() - 15, **kw, **resume))], logs, out)
+        return export(run, name, out, summary, now() - t, phase)
 
+    # A: SRResNet-MSE, lr_a for 80% of its slice, then lr_a / 10.
+    a_init = None if args.tiny else args.init
+    a_path = with_decay("A", "srresnet_mse", "srresnet-mse", 0.42 * budget, 0.8,
+                        batch=args.batch_a, lr=args.lr_a, init=a_init)  # fmt: skip
+    init = str(a_path) if a_path else args.init
     # B: SRGAN-VGG54 from A: 1e-4 for the first half, 1e-5 for the second (paper: 1e5 + 1e5 steps).
-    b_end = 0.72 * budget
-    run_b = work / "srgan_vgg54"
-    b1, t = 0.5 * (b_end - now()) - 15, now()
-    run_phase([("srgan_vgg54", train_cmd(args, "srgan-vgg54", run_b, b1, batch=16, lr=1e-4, init=init))], logs, out)
-    if (run_b / "last.pt").exists():
-        b2 = b_end - now() - 15
-        run_phase([("srgan_vgg54", train_cmd(args, "srgan-vgg54", run_b, b2, batch=16, lr=1e-4,
-                                             resume=run_b / "last.pt", decay_step=last_step(run_b)))], logs, out)  # fmt: skip
-        export(run_b, "srgan_vgg54", out, summary, now() - t, "B")
+    with_decay("B", "srgan_vgg54", "srgan-vgg54", 0.72 * budget, 0.5, batch=16, lr=1e-4, init=init)
 
     # C: the other three Table 1 variants side by side, one lr, from A.
     c_end = 0.9 * budget
@@ -194,13 +207,15 @@ def main() -> int:
                "--data", str(Path(args.stage) / "train"), "--out", str(out / "train_step.json")]  # fmt: skip
         say(f"bench: {' '.join(cmd[1:])}")
         try:
-            subprocess.run(cmd, timeout=left - 10, env=dict(os.environ, PYTHONPATH=str(REPO / "src")), check=False)
+            subprocess.run(
+                cmd, timeout=left - 10, env=dict(os.environ, PYTHONPATH=str(REPO / "src")), check=False
+            )
         except subprocess.TimeoutExpired:
             say("bench stopped at the budget")
-    summary["wall_s"] = round(now(), 1)
+    summary["wall_s"], summary["failed"] = round(now(), 1), failed
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    say("done")
-    return 0
+    say(f"done; failed: {', '.join(failed)}" if failed else "done")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -120,7 +120,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {train_dir} is not empty (pass --force to replace it)", file=sys.stderr)
         return 2
     if not weights_path("caffe").is_file():
-        print(f"error: no VGG19 weights at {weights_path('caffe')}: run `srgan weights vgg19` first", file=sys.stderr)
+        print(
+            f"error: no VGG19 weights at {weights_path('caffe')}: run `srgan weights vgg19` first",
+            file=sys.stderr,
+        )
         return 2
     chosen = pick_subset(args.data or [default_data], args.megabytes, args.seed)
     if train_dir.exists():

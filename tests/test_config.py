@@ -24,7 +24,7 @@ def test_every_preset_validates_and_has_the_papers_defaults(name):
 @pytest.mark.parametrize(
     "field, value",
     [("content_loss", "l1"), ("precision", "fp8"), ("steps", 0), ("batch_size", -1), ("learning_rate", 0.0),
-     ("crop_size", 95), ("scale", 3), ("degradation", "box"), ("beta1", 1.0)],
+     ("crop_size", 95), ("scale", 3), ("degradation", "box"), ("beta1", 1.0), ("max_seconds", 0.0)],
 )  # fmt: skip
 def test_bad_values_name_the_field(field, value):
     with pytest.raises(ValueError, match=f"TrainConfig.{field}"):

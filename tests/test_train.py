@@ -158,3 +158,25 @@ def test_cli_resume_takes_the_checkpoints_config(tmp_path, data, capsys):
     )
     assert main(["train", "--resume", str(out / "last.pt"), "--preset", "srresnet-mse", "--steps", "3"]) == 2
     assert "does not match" in capsys.readouterr().err
+
+
+def test_time_limit_stops_early_and_saves(tmp_path, data):
+    cfg = tiny_config("srresnet-mse", tmp_path, data, steps=100_000, ckpt_every=100_000, max_seconds=0.5)
+    ckpt = load_checkpoint(train(cfg))
+    assert 1 <= ckpt["step"] < 100_000  # stopped by the clock, and the step it reached is saved
+    # the usual way on: resume with a learning-rate drop from the step reached
+    later = dataclasses.replace(cfg, steps=ckpt["step"] + 2, lr_decay_step=ckpt["step"], max_seconds=None)
+    again = load_checkpoint(train(later, resume=Path(cfg.out_dir) / "last.pt"))
+    assert again["step"] == ckpt["step"] + 2
+    assert again["opt_g"]["param_groups"][0]["lr"] == pytest.approx(cfg.learning_rate * 0.1)
+
+
+def test_cli_max_minutes(tmp_path, data):
+    from srgan.cli import main
+
+    out = tmp_path / "m"
+    assert main(["train", "--data", str(data), "--out", str(out), "--steps", "100000", "--batch-size", "2",
+                 "--num-blocks", "1", "--channels", "8", "--crop-size", "32", "--ckpt-every", "100000",
+                 "--max-minutes", "0.01"]) == 0  # fmt: skip
+    ckpt = load_checkpoint(out / "last.pt")
+    assert ckpt["config"]["max_seconds"] == pytest.approx(0.6) and 1 <= ckpt["step"] < 100_000

@@ -332,8 +332,8 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None) -> Path:
         if is_main and (step % cfg.ckpt_every == 0 or last):
             save(step)
         if out_of_time:
-            log.info("time limit of %.0f s reached at step %d of %d: stopped, checkpoint saved", cfg.max_seconds,
-                     step, cfg.steps)  # fmt: skip
+            log.info("time limit of %.0f s reached at step %d of %d: stopped, checkpoint saved",
+                     cfg.max_seconds, step, cfg.steps)  # fmt: skip
             break
 
     bar.close()
