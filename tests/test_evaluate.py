@@ -27,7 +27,6 @@ from srgan.models import Generator
 SIZES = {"a": (32, 40), "b": (36, 28)}  # HR (H, W), multiples of 4; LR 8x10 and 9x7
 
 
-
 def make_set(root: Path, name: str = "toy", *, with_lr: bool = False) -> Path:
     """root/name/HR/{a,b}.png: smooth random RGB images (and LR_x4/ made by bicubic_degrade if asked)."""
     folder = root / name

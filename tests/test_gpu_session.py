@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
@@ -50,7 +50,9 @@ def stage(tmp_path):
     (stage / "train").mkdir(parents=True)
     rng = np.random.default_rng(0)
     for i in range(16):  # B and C train at the paper's batch of 16 distinct images
-        Image.fromarray(rng.integers(0, 256, (100, 110, 3), dtype=np.uint8)).save(stage / "train" / f"{i}.png")
+        Image.fromarray(rng.integers(0, 256, (100, 110, 3), dtype=np.uint8)).save(
+            stage / "train" / f"{i}.png"
+        )
     save_file(quantize_int8(VGG19Features(layers=("54",)).state_dict()), str(stage / INT8_NAME))
     return stage
 

@@ -157,16 +157,26 @@ def add_train_parser(sub) -> None:
     p.add_argument(
         "--vgg-source", choices=["caffe", "torchvision", "random"], help="VGG19 weights (paper: caffe)"
     )
-    p.add_argument("--data-on-device", action="store_true", default=None,
-                   help="decode the images once, keep them on the device, make batches there (same batches)")
+    p.add_argument(
+        "--data-on-device",
+        action="store_true",
+        default=None,
+        help="decode the images once, keep them on the device, make batches there (same batches)",
+    )
     p.add_argument("--fast-crops", action="store_true",
                    help="with --data-on-device: draw crop offsets on the device (no host work per step; "
                    "other crops than the DataLoader path)")  # fmt: skip
     p.add_argument("--fused-adam", action="store_true", default=None, help="torch's fused Adam kernel")
-    p.add_argument("--compile", choices=["none", "default", "reduce-overhead", "max-autotune"],
-                   help="torch.compile mode for G and D (reduce-overhead: CUDA graphs); default none")
-    p.add_argument("--max-minutes", type=float,
-                   help="stop after this many minutes of training, saving a checkpoint (--resume continues)")
+    p.add_argument(
+        "--compile",
+        choices=["none", "default", "reduce-overhead", "max-autotune"],
+        help="torch.compile mode for G and D (reduce-overhead: CUDA graphs); default none",
+    )
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        help="stop after this many minutes of training, saving a checkpoint (--resume continues)",
+    )
     p.set_defaults(func=cmd_train)
 
 
@@ -343,8 +353,13 @@ def add_benchmark_parser(sub) -> None:
     p.add_argument("--crop", action="append", metavar="SET/IMAGE:X,Y,SIZE",
                    help="a side-by-side crop figure of this HR region (repeatable)")  # fmt: skip
     p.add_argument("--crop-models", nargs="+", help="columns of the crop figures (default: all but nearest)")
-    p.add_argument("--realism", nargs="+", type=float, metavar="A",
-                   help="also the srresnet/srgan interpolations at these realism values (models realism-A)")
+    p.add_argument(
+        "--realism",
+        nargs="+",
+        type=float,
+        metavar="A",
+        help="also the srresnet/srgan interpolations at these realism values (models realism-A)",
+    )
     p.add_argument("--curve", nargs="+", help="models joined by a line in the perception-distortion plot")
     p.add_argument("--scale", type=int, default=4, help="upscaling factor (default 4)")
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default cpu)")
@@ -508,10 +523,17 @@ def add_upscale_parser(sub) -> None:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
     p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
                    help=f"auto: {AUTO_PRECISION_HELP}; fp16: CUDA only")  # fmt: skip
-    p.add_argument("--backend", default="torch", choices=["torch", "onnxruntime"],
-                   help="onnxruntime: CPU, fp32; --model may be a .onnx file (else exported on the fly)")
-    p.add_argument("--plain", action="store_true",
-                   help="run the model as trained (no BN folding / fast generator / channels_last)")
+    p.add_argument(
+        "--backend",
+        default="torch",
+        choices=["torch", "onnxruntime"],
+        help="onnxruntime: CPU, fp32; --model may be a .onnx file (else exported on the fly)",
+    )
+    p.add_argument(
+        "--plain",
+        action="store_true",
+        help="run the model as trained (no BN folding / fast generator / channels_last)",
+    )
     p.add_argument("--suffix", default="", help="added to each output stem, e.g. _x4 (default none)")
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.set_defaults(func=cmd_upscale)

@@ -311,10 +311,8 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None) -> Path:
         step += 1
         bar.update(1)
         out_of_time = cfg.max_seconds is not None and time.perf_counter() - t0 >= cfg.max_seconds
-        if world_size > 1 and cfg.max_seconds is not None:  # every rank stops at the same step
-            flag = torch.tensor([float(out_of_time)], device=device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-            out_of_time = bool(flag.item())
+        if world_size > 1 and cfg.max_seconds is not None:  # ranks agree, on logging steps (one sync there)
+            out_of_time = step % cfg.log_every == 0 and any_rank(out_of_time, device)
         last = step == cfg.steps or out_of_time
 
         if is_main and (step % cfg.log_every == 0 or last):
@@ -345,6 +343,13 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None) -> Path:
                 check_replicas_in_sync(unwrap(model))
         dist.barrier()
     return out_dir / "last.pt"
+
+
+def any_rank(flag: bool, device: torch.device) -> bool:
+    """True on every rank when `flag` is True on any rank (a collective: all ranks must call it)."""
+    t = torch.tensor([float(flag)], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
 
 
 def check_replicas_in_sync(model: nn.Module) -> None:
