@@ -5,13 +5,14 @@ scripts/stage_gpu.py: training images and the int8 VGG19), and every result is w
 it exists, so a session cut short still returns what it finished.
 
 Phases, each bounded by a deadline in seconds from the start of this script (a fraction of --budget):
-  A  SRResNet-MSE, from --init (the shipped interim weights): lr --lr-a, then x0.1 for the last part
+  A  SRResNet-MSE, from --init (the shipped srresnet): lr --lr-a, then x0.1 for the last part
   B  SRGAN-VGG54 from A (paper: 1e-4, then 1e-5 for the second half), batch 16 as in the paper
   C  SRResNet-VGG22 (+TV 2e-8), SRGAN-MSE, SRGAN-VGG22 from A, run side by side on the same GPU
   D  bench/train_step.py on this GPU (steps/s of the conventional loop against ours), if time is left
 Each phase is `srgan train` with --max-minutes, and a learning-rate drop is a --resume of the same run with
 --lr-decay-step at the step it reached. Out: <variant>.safetensors per trained generator (with its recipe in
-the metadata), summary.json (per phase: steps, seconds, steps/s, last losses), train_step.json.
+the metadata), summary.json (per model: steps reached, wall time and learning rates of each phase, the
+runs that failed), log.txt (the runs' own logs), train_step.json.
 
     python scripts/gpu_train.py --stage .stage --out "$OUT" --budget 540
     python scripts/gpu_train.py --stage .stage --out /tmp/o --budget 60 --device cpu --tiny   # a dry run
@@ -37,7 +38,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 from stage_gpu import INT8_NAME, dequantize_int8  # noqa: E402
 
-from srgan.checkpoint import load_checkpoint, load_model, save_generator  # noqa: E402
+from srgan.checkpoint import SHIPPED, WEIGHTS_DIR, load_checkpoint, load_model, save_generator  # noqa: E402
 from srgan.vgg_weights import FORMAT  # noqa: E402
 
 T0 = time.monotonic()
@@ -146,7 +147,9 @@ def main() -> int:
     ap.add_argument("--work", default="/tmp/srgan_gpu", help="run folders and the VGG cache")
     ap.add_argument("--budget", type=float, default=540, help="seconds for everything")
     ap.add_argument("--device", default="cuda")
-    ap.add_argument("--init", default=str(REPO / "src/srgan/weights/srresnet_mse_interim.safetensors"))
+    ap.add_argument(
+        "--init", default=str(WEIGHTS_DIR / SHIPPED["srresnet"]), help="SRResNet-MSE to start A from"
+    )
     ap.add_argument("--batch-a", type=int, default=64)
     ap.add_argument("--lr-a", type=float, default=2e-4)
     ap.add_argument("--tiny", action="store_true", help="tiny generator: checks the script end to end")
