@@ -109,6 +109,27 @@ def test_rerun_reuses_sr_images_unless_forced(tiny_sets, tiny_model, tmp_path, m
                      progress=False)  # fmt: skip
 
 
+def test_changed_weights_are_not_scored_from_stale_images(tiny_sets, tiny_model, tmp_path, capsys):
+    out = tmp_path / "out"
+    kw = dict(protocols=["default"], lpips_nets=[], progress=False)
+    first = bm.benchmark([str(tiny_model)], tiny_sets, out, **kw)
+    assert (out / "sr" / "tiny" / "model.txt").read_text().startswith("file-")
+    torch.manual_seed(1)
+    save_generator(tiny_model, Generator(num_blocks=1, channels=8))  # new weights under the same name
+    again = bm.benchmark([str(tiny_model)], tiny_sets, out, **kw)
+    assert again["tiny"]["SetB"]["mean"] != first["tiny"]["SetB"]["mean"]
+    assert "making its SR images again" in capsys.readouterr().err
+    fresh = bm.benchmark([str(tiny_model)], tiny_sets, tmp_path / "fresh", **kw)
+    assert again == fresh
+    # (label, Generator) pairs are fingerprinted by their state dict
+    g = Generator(num_blocks=1, channels=8)
+    before = bm.model_fingerprint(("g", g))
+    assert bm.model_fingerprint(("g", g)) == before
+    with torch.no_grad():
+        g.head[0].bias[0] += 1
+    assert bm.model_fingerprint(("g", g)) != before
+
+
 def test_bad_input_says_what_is_wrong(tiny_sets, tmp_path):
     with pytest.raises(ValueError, match="unknown protocol"):
         bm.benchmark(["bicubic"], tiny_sets, tmp_path / "o", protocols=["x"], lpips_nets=[], progress=False)

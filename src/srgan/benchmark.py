@@ -2,7 +2,8 @@
 
 Layout of the output folder (the SR images are laid out so that `srgan mos create` can use them):
 
-    OUT/sr/<model>/<set>/<image>.png     SR images (re-used on a re-run unless force=True)
+    OUT/sr/<model>/<set>/<image>.png     SR images (re-used on a re-run of the same weights unless force=True)
+    OUT/sr/<model>/model.txt             the fingerprint of the weights that made them
     OUT/sr/HR/<set>/<image>.png          the ground truth as PNG (the MOS study's reference)
     OUT/results.csv                      one row per model, set and image: every metric
     OUT/results.json                     {model: {set: {"mean": {...}, "images": {image: {...}}}}}
@@ -16,9 +17,11 @@ RGB image, both images rounded to uint8 first (the SR image is read back from it
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +31,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from .checkpoint import atomic_write
+from .checkpoint import SHIPPED, WEIGHTS_DIR, atomic_write
 from .evaluate import (
     PAPER_METHODS,
     PAPER_TABLE2,
@@ -55,6 +58,25 @@ class Image_:
 
 
 ModelSpec = str | tuple[str, torch.nn.Module]  # a name / path, or (label, Generator)
+
+
+def model_fingerprint(spec: ModelSpec) -> str:
+    """What the SR images of `spec` depend on: "nearest" / "bicubic", else a SHA-256 of the weights file
+    (shipped name or path) or of the generator's state dict. Re-used SR images must carry the same one."""
+    module = spec[1] if isinstance(spec, tuple) else spec
+    if module in ("nearest", "bicubic"):
+        return module
+    digest = hashlib.sha256()
+    if isinstance(module, torch.nn.Module):
+        for key, value in sorted(module.state_dict().items()):
+            digest.update(key.encode())
+            digest.update(value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+        return "state-" + digest.hexdigest()
+    path = WEIGHTS_DIR / SHIPPED[module] if module in SHIPPED else Path(module)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return "file-" + digest.hexdigest()
 
 
 def model_label(spec: ModelSpec) -> str:
@@ -133,7 +155,9 @@ def benchmark(
 
     models: "nearest", "bicubic", shipped names or checkpoint paths (see `srgan.evaluate.make_upscaler`), or
     (label, Generator) pairs (for example the realism control's interpolated generators).
-    SR images already in OUT/sr are re-used (scored again, not re-made) unless `force`.
+    SR images already in OUT/sr are re-used (scored again, not re-made) unless `force`, or unless the model
+    changed since they were made: OUT/sr/<model>/model.txt holds the weights' fingerprint
+    (`model_fingerprint`), and a model whose fingerprint differs gets all of its images made again.
     Returns {model label: {set: {"mean": {metric: value}, "images": {image: {metric: value}}}}}.
     """
     out_dir = Path(out_dir)
@@ -149,6 +173,11 @@ def benchmark(
     for spec, label in zip(models, labels, strict=True):
         upscaler = None  # loaded only when an SR image has to be made
         per_set: dict[str, dict[str, Any]] = {}
+        stamp, fingerprint = out_dir / "sr" / label / "model.txt", model_fingerprint(spec)
+        remake = force or not stamp.exists() or stamp.read_text().strip() != fingerprint
+        if remake and not force and any((out_dir / "sr" / label).glob("*/*.png")):
+            bar.write(f"{label}: the model differs from the one that made {out_dir / 'sr' / label}: "
+                      "making its SR images again", file=sys.stderr)  # fmt: skip
         for item in images:
             bar.set_postfix_str(f"{label} {item.set_name}/{item.name}")
             lr_img, hr_img = load_pair(item.hr_path, item.lr_path, scale)
@@ -157,7 +186,7 @@ def benchmark(
             if force or not hr_png.exists():
                 _save_png(hr_img, hr_png)
             sr_png = out_dir / "sr" / label / item.set_name / f"{item.name}.png"
-            if force or not sr_png.exists():
+            if remake or not sr_png.exists():
                 if upscaler is None:
                     module = spec[1] if isinstance(spec, tuple) else spec
                     upscaler = make_upscaler(module, scale=scale, device=device)
@@ -173,6 +202,8 @@ def benchmark(
             entry = per_set.setdefault(item.set_name, {"mean": {}, "images": {}})
             entry["images"][item.name] = scorer(sr_img, hr_img, gray, scale)
             bar.update()
+        if remake:  # every image of this model is now its own
+            atomic_write(stamp, lambda tmp, fp=fingerprint: Path(tmp).write_text(fp + "\n"))
         for entry in per_set.values():
             rows = list(entry["images"].values())
             entry["mean"] = {k: math.fsum(r[k] for r in rows) / len(rows) for k in rows[0]}
