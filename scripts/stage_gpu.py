@@ -3,7 +3,8 @@
 The lent GPU machines of this project have no internet and take at most 64 MiB of working tree with them, so
 this writes, into --out (default .stage/, ignored by git):
 
-- train/: a seeded random subset of the training images, copied byte for byte, up to --megabytes;
+- train/: a seeded random subset of the training images, copied byte for byte, up to --megabytes (by
+  default what is left of the 64 MiB transfer after the working tree and the VGG file, less 1 MiB);
 - vgg19_caffe_int8.safetensors: the cached Oxford/Caffe VGG19 (`srgan weights vgg19`) with every conv weight
   rounded to int8 with one fp32 scale per output channel (20 MB instead of 80 MB); biases stay fp32.
   `scripts/gpu_train.py` turns it back into the float cache file on the GPU machine.
@@ -12,7 +13,7 @@ It prints how far the int8 weights move the VGG features and the VGG54 loss on r
 bf16 autocast (the precision the training runs in) already moves them, so the cost of the rounding is a
 measured figure.
 
-    python scripts/stage_gpu.py --data ../shared/data/train/imagenet1000 --megabytes 31
+    python scripts/stage_gpu.py                          # ImageNet photos of ../shared/data/train, auto size
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import argparse
 import os
 import random
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -33,6 +35,7 @@ from srgan.models import VGG19Features
 from srgan.vgg_weights import FORMAT, weights_path
 
 INT8_NAME = "vgg19_caffe_int8.safetensors"
+REPO = Path(__file__).resolve().parents[1]
 
 
 def quantize_int8(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -59,6 +62,21 @@ def dequantize_int8(packed: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         else:
             out[key] = value
     return out
+
+
+VGG_INT8_BYTES = 20_100_000  # conv weights up to conv5_4 as int8, plus fp32 biases and scales (measured)
+
+
+def working_tree_bytes(exclude: Path) -> int:
+    """Bytes the device tool sends besides the staged folder: tracked and untracked-not-ignored files."""
+    names = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                           capture_output=True, check=True, cwd=REPO).stdout.split(b"\0")  # fmt: skip
+    total = 0
+    for name in filter(None, names):
+        path = REPO / os.fsdecode(name)
+        if path.is_file() and exclude.resolve() not in path.resolve().parents:
+            total += path.stat().st_size
+    return total
 
 
 def pick_subset(dirs: list[str], megabytes: float, seed: int) -> list[Path]:
@@ -108,7 +126,13 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     default_data = os.path.join(os.environ.get("SRGAN_DATA", "../shared/data"), "train", "imagenet1000")
     ap.add_argument("--data", action="append", help=f"training image folder(s) (default {default_data})")
-    ap.add_argument("--megabytes", type=float, default=31.0, help="size budget of the image subset")
+    ap.add_argument(
+        "--megabytes",
+        type=float,
+        help="size budget of the image subset (default: what is left "
+        "of --transfer-mib after the git working tree and the VGG file, less 1 MiB)",
+    )
+    ap.add_argument("--transfer-mib", type=float, default=64.0, help="what may travel in all (default 64)")
     ap.add_argument("--out", default=".stage")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--force", action="store_true", help="replace an existing --out/train")
@@ -125,7 +149,17 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    chosen = pick_subset(args.data or [default_data], args.megabytes, args.seed)
+    megabytes = args.megabytes
+    if megabytes is None:
+        left = args.transfer_mib * 2**20 - working_tree_bytes(exclude=out) - VGG_INT8_BYTES - 2**20
+        megabytes = left / 1e6
+        print(
+            f"image budget: {megabytes:.1f} MB (of {args.transfer_mib:g} MiB, after the working tree and VGG)"
+        )
+    if megabytes <= 0:
+        print("error: no room left for training images; pass --megabytes", file=sys.stderr)
+        return 2
+    chosen = pick_subset(args.data or [default_data], megabytes, args.seed)
     if train_dir.exists():
         shutil.rmtree(train_dir)
     train_dir.mkdir(parents=True)

@@ -15,7 +15,7 @@ from safetensors.torch import save_file
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 
-from stage_gpu import INT8_NAME, dequantize_int8, pick_subset, quantize_int8  # noqa: E402
+from stage_gpu import INT8_NAME, dequantize_int8, pick_subset, quantize_int8, working_tree_bytes  # noqa: E402
 
 from srgan.checkpoint import load_model  # noqa: E402
 from srgan.models import VGG19Features  # noqa: E402
@@ -42,6 +42,12 @@ def test_subset_keeps_to_its_size_budget_and_seed(tmp_path, make_images):
     a = pick_subset([str(folder)], budget_mb, seed=1)
     assert a == pick_subset([str(folder)], budget_mb, seed=1)
     assert 0 < len(a) < len(sizes) and sum(sizes[p] for p in a) <= budget_mb * 1e6
+
+
+def test_working_tree_size_counts_what_git_would_send():
+    shipped = sum(p.stat().st_size for p in (REPO / "src" / "srgan" / "weights").glob("*.safetensors"))
+    total = working_tree_bytes(exclude=REPO / ".stage")
+    assert shipped < total < shipped + 20e6  # the weights plus code and docs; no .venv, no ignored files
 
 
 @pytest.fixture
