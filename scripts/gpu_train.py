@@ -56,16 +56,8 @@ def say(msg: str) -> None:
 def train_cmd(args, preset: str, out: Path, seconds: float, *, batch: int, lr: float, init: str | None = None,
               resume: Path | None = None, decay_step: int | None = None) -> list[str]:  # fmt: skip
     seconds = max(seconds, 2.0)
-    cmd = [
-        sys.executable,
-        "-m",
-        "srgan.cli",
-        "train",
-        "--out",
-        str(out),
-        "--max-minutes",
-        f"{seconds / 60:.4f}",
-    ]
+    cmd = [sys.executable, "-m", "srgan.cli", "train", "--out", str(out),
+           "--max-minutes", f"{seconds / 60:.4f}"]  # fmt: skip
     if resume is not None:
         cmd += ["--resume", str(resume)]
     else:
