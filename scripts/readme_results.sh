@@ -13,3 +13,4 @@ mkdir -p docs/results/benchmark docs/figures
 cp out/bench/table.md out/bench/results.csv out/bench/results.json docs/results/benchmark/
 cp out/bench/figures/*.png docs/figures/
 echo "copied the tables into docs/results/benchmark/ and the figures into docs/figures/"
+.venv/bin/python scripts/readme_tables.py   # the README tables, laid out from docs/results/benchmark/results.json
