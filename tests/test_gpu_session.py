@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors import safe_open
 from safetensors.torch import save_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -84,12 +85,12 @@ def test_gpu_session_dry_run_returns_every_model(tmp_path, stage):
     assert json.loads(_metadata(out / "srgan_vgg54.safetensors")["recipe"])[0]["phase"] == "B"
     assert "srresnet_mse.log" in (out / "log.txt").read_text()
     # running it again into the same work folder is refused, nothing is overwritten
+    before = {f.name: f.read_bytes() for f in out.iterdir()}
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
     assert again.returncode == 2 and "earlier runs" in again.stderr
+    assert {f.name: f.read_bytes() for f in out.iterdir()} == before
 
 
 def _metadata(path):
-    from safetensors import safe_open
-
     with safe_open(str(path), framework="pt") as f:
         return f.metadata()
