@@ -38,7 +38,13 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 from stage_gpu import INT8_NAME, dequantize_int8  # noqa: E402
 
-from srgan.checkpoint import SHIPPED, WEIGHTS_DIR, load_checkpoint, load_model, save_generator  # noqa: E402
+from srgan.checkpoint import (  # noqa: E402
+    SHIPPED,
+    WEIGHTS_DIR,
+    generator_from_checkpoint,
+    load_checkpoint,
+    save_generator,
+)
 from srgan.vgg_weights import FORMAT  # noqa: E402
 
 T0 = time.monotonic()
@@ -122,7 +128,7 @@ def export(run: Path, name: str, out: Path, summary: dict, seconds: float, phase
     meta = {"preset": cfg["preset"], "steps": str(ckpt["step"]), "batch_size": str(cfg["batch_size"]),
             "recipe": json.dumps(entry["phases"]), "machine": gpu}  # fmt: skip
     path = out / f"{name}.safetensors"
-    save_generator(path, load_model(ckpt_path), metadata=meta)
+    save_generator(path, generator_from_checkpoint(ckpt, where=str(ckpt_path)), metadata=meta)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     say(f"exported {path.name}: step {ckpt['step']}")
     return path

@@ -74,6 +74,13 @@ def _generator_from_state(state_dict: dict[str, torch.Tensor], kwargs: dict[str,
     return model.eval()
 
 
+def generator_from_checkpoint(ckpt: dict[str, Any], where: str = "checkpoint") -> Generator:
+    """The generator (eval mode, CPU) of a training checkpoint already loaded with `load_checkpoint`."""
+    if "generator" not in ckpt or "generator_kwargs" not in ckpt:
+        raise ValueError(f"{where} is not an srgan training checkpoint (no generator / generator_kwargs)")
+    return _generator_from_state(ckpt["generator"], ckpt["generator_kwargs"])
+
+
 def load_model(
     name_or_path: str | Path, device: str | torch.device = "cpu", *, fast: bool = False
 ) -> Generator:
@@ -99,10 +106,7 @@ def load_model(
             raise ValueError(f"{path} has no 'kwargs' metadata: not an srgan generator file")
         model = _generator_from_state(load_file(str(path)), json.loads(meta["kwargs"]))
     else:
-        ckpt = load_checkpoint(path)
-        if "generator" not in ckpt or "generator_kwargs" not in ckpt:
-            raise ValueError(f"{path} is not an srgan training checkpoint (no generator / generator_kwargs)")
-        model = _generator_from_state(ckpt["generator"], ckpt["generator_kwargs"])
+        model = generator_from_checkpoint(load_checkpoint(path), where=str(path))
     if fast:
         from .fast import prepare_for_inference
 
