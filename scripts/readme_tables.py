@@ -1,5 +1,6 @@
-"""The README's two results tables, laid out from the benchmark's docs/results/benchmark/results.json
-(written by scripts/readme_results.sh), and the shipped models' gaps to the paper's Table 2.
+"""The README's results tables, laid out from the benchmark's docs/results/benchmark/results.json (written
+by scripts/readme_results.sh): Table 2's methods in two protocols, the shipped models' gaps to the paper's
+Table 2, and Table 1's five loss variants.
 
     .venv/bin/python scripts/readme_tables.py [results.json]
 """
@@ -9,10 +10,12 @@ from __future__ import annotations
 import json
 import sys
 
-from srgan.evaluate import PAPER_TABLE2
+from srgan.evaluate import PAPER_TABLE1, PAPER_TABLE2
 
 MODELS = ["nearest", "bicubic", "srresnet", "srgan", "realism-0.5"]
 SETS = ["Set5", "Set14", "BSD100"]
+VARIANTS = {"srresnet": "SRResNet-MSE", "srresnet-vgg22": "SRResNet-VGG22", "srgan-mse": "SRGAN-MSE",
+            "srgan-vgg22": "SRGAN-VGG22", "srgan": "SRGAN-VGG54"}  # fmt: skip
 
 
 def row(cells: list[str]) -> str:
@@ -51,6 +54,32 @@ def main(path: str = "docs/results/benchmark/results.json") -> None:
     for m in ("srresnet", "srgan"):
         gaps = " / ".join(f"{mean(m, s)['psnr_paper'] - PAPER_TABLE2[s][m][0]:+.2f}" for s in SETS)
         print(f"{m}: PSNR minus the paper's, `paper` protocol, Set5 / Set14 / BSD100: {gaps} dB")
+    print()
+    table1(results)
+
+
+def table1(results: dict) -> None:
+    """Table 1: the five loss variants, ours with the paper's in brackets (the paper has Set5 and Set14 only;
+    its MOS row stands beside our LPIPS, which no rater produced)."""
+
+    def mean(model: str, set_name: str) -> dict[str, float]:
+        return results[model][set_name]["mean"]
+
+    print(row(["x4, `paper` protocol", *(f"{title} (`{m}`)" for m, title in VARIANTS.items())]))
+    print("|" + "---|" * (len(VARIANTS) + 1))
+    for s in SETS:
+        paper = PAPER_TABLE1.get(s, {})
+
+        def cell(m: str, key: str, index: int, digits: int, s: str = s, paper: dict = paper) -> str:
+            text = f"{mean(m, s)[key]:.{digits}f}"
+            return text + (f" [{paper[m][index]:.{digits}f}]" if m in paper else "")
+
+        print(row([f"{s} PSNR", *(cell(m, "psnr_paper", 0, 2) for m in VARIANTS)]))
+        print(row([f"{s} SSIM", *(cell(m, "ssim_paper", 1, 4) for m in VARIANTS)]))
+        lpips = [f"{mean(m, s)['lpips_alex']:.3f} / {mean(m, s)['lpips_vgg']:.3f}" for m in VARIANTS]
+        print(row([f"{s} LPIPS-Alex / VGG", *lpips]))
+        if paper:
+            print(row([f"{s} paper's MOS", *(f"[{paper[m][2]:.2f}]" for m in VARIANTS)]))
 
 
 if __name__ == "__main__":

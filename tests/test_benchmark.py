@@ -212,3 +212,15 @@ def test_baselines_on_the_benchmark_sets_reproduce_table2(bench_dir, tmp_path):
     assert 0.45 < results["bicubic"]["BSD100"]["mean"]["lpips_alex"] < 0.60
     md = (tmp_path / "out" / "table.md").read_text()
     assert "28.43 [28.43]" in md
+
+
+def test_perception_distortion_labels_of_close_points_do_not_overlap():
+    placed: list[tuple[float, float, float, float]] = []
+    spots = [bm._free_label_spot((100.0, 100.0), name, placed, dpi=120) for name in ("srgan-vgg22",
+             "srresnet-vgg22", "srgan-mse")]  # fmt: skip
+    assert spots[0] == (5, 4, "left") and len(set(spots)) == 3
+    for i, a in enumerate(placed):
+        for b in placed[i + 1 :]:
+            assert not (a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]), (a, b)
+    far = bm._free_label_spot((400.0, 300.0), "bicubic", placed, dpi=120)
+    assert far == (5, 4, "left")  # a point with room keeps the usual spot

@@ -345,9 +345,14 @@ def perception_distortion_figure(
         xs = [points[m][key_p] for m in curve if m in points]
         ys = [points[m][key_l] for m in curve if m in points]
         ax.plot(xs, ys, "-", color="0.6", zorder=1)
-    for label, mean in points.items():
+    for mean in points.values():
         ax.scatter(mean[key_p], mean[key_l], s=36, zorder=2)
-        ax.annotate(label, (mean[key_p], mean[key_l]), textcoords="offset points", xytext=(5, 4), fontsize=8)
+    ax.autoscale_view()
+    placed: list[tuple[float, float, float, float]] = []
+    for label, mean in points.items():
+        xy = (mean[key_p], mean[key_l])
+        dx, dy, ha = _free_label_spot(ax.transData.transform(xy), label, placed, fig.dpi)
+        ax.annotate(label, xy, textcoords="offset points", xytext=(dx, dy), ha=ha, fontsize=8)
     ax.set_xlabel(f"PSNR (dB, Y, protocol {protocol}) - higher is less distortion")
     ax.set_ylabel(f"LPIPS-{lpips_net.capitalize()} - lower is more perceptually similar")
     ax.set_title(f"Perception-distortion plane, {set_name} x4")
@@ -357,6 +362,27 @@ def perception_distortion_figure(
     fig.savefig(buf, format="png")
     plt.close(fig)
     atomic_write(path, lambda tmp: Path(tmp).write_bytes(buf.getvalue()))
+
+
+def _free_label_spot(
+    anchor, label: str, placed: list[tuple[float, float, float, float]], dpi: float, fontsize: float = 8
+) -> tuple[int, int, str]:
+    """An offset (points) and alignment for a point's label that does not cover the labels placed so far:
+    right-above, right-below, left-above, left-below, else right-above. Appends the label's box (display
+    pixels, a width estimate) to `placed`."""
+    px, py = anchor
+    scale = dpi / 72
+    w, h = 0.6 * fontsize * len(label) * scale, fontsize * scale
+    options = [(5, 4, "left"), (5, -11, "left"), (-5, 4, "right"), (-5, -11, "right")]
+    for dx, dy, ha in options:
+        x0 = px + dx * scale - (w if ha == "right" else 0)
+        box = (x0, py + dy * scale, x0 + w, py + dy * scale + h)
+        if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+            placed.append(box)
+            return dx, dy, ha
+    dx, dy, ha = options[0]
+    placed.append((px + dx * scale, py + dy * scale, px + dx * scale + w, py + dy * scale + h))
+    return dx, dy, ha
 
 
 def parse_crop(spec: str) -> tuple[str, str, tuple[int, int, int]]:

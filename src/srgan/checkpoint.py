@@ -23,10 +23,14 @@ from .models import Generator
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 
 # Shipped generators: name -> file in srgan/weights/ (model cards beside them): "srresnet" is the
-# PSNR-oriented SRResNet-MSE, "srgan" the SRGAN-VGG54 fine-tuned from it, the default of `srgan upscale`.
+# PSNR-oriented SRResNet-MSE, "srgan" the SRGAN-VGG54 fine-tuned from it, the default of `srgan upscale`;
+# the other three are the remaining variants of the paper's Table 1 (stored as float16, loaded as float32).
 SHIPPED = {
     "srresnet": "srresnet_mse_interim.safetensors",
     "srgan": "srgan_vgg54_interim.safetensors",
+    "srresnet-vgg22": "srresnet_vgg22_interim.safetensors",
+    "srgan-mse": "srgan_mse_interim.safetensors",
+    "srgan-vgg22": "srgan_vgg22_interim.safetensors",
 }
 DEFAULT_MODEL = "srgan"
 
@@ -60,11 +64,19 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return torch.load(path, map_location=map_location, weights_only=False)
 
 
-def save_generator(path: str | Path, generator: Generator, metadata: dict[str, str] | None = None) -> None:
-    """Release format: fp32 safetensors with {"kwargs": json} (and any extra string metadata)."""
+def save_generator(
+    path: str | Path, generator: Generator, metadata: dict[str, str] | None = None, *, half: bool = False
+) -> None:
+    """Release format: safetensors with {"kwargs": json} (and any extra string metadata). Floating-point
+    tensors are stored as float32, or as float16 with `half=True` (half the size; `load_model` gives float32
+    back). Integer tensors (batch norm's counters) keep their dtype."""
     meta = {"format": "srgan-generator", "kwargs": json.dumps(generator.kwargs)}
     meta.update(metadata or {})
-    tensors = {k: v.detach().float().cpu().contiguous() for k, v in generator.state_dict().items()}
+    dtype = torch.float16 if half else torch.float32
+    tensors = {
+        k: (v.detach().to(dtype) if v.is_floating_point() else v.detach()).cpu().contiguous()
+        for k, v in generator.state_dict().items()
+    }
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
 
 

@@ -181,13 +181,17 @@ def add_train_parser(sub) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Release a trained generator: checkpoint (.pt) -> fp32 safetensors with its kwargs and provenance."""
+    """Release a trained generator: checkpoint (.pt) -> safetensors (fp32, or fp16 with --half) with its
+    kwargs and provenance."""
     from pathlib import Path
 
     from .checkpoint import SHIPPED, load_checkpoint, load_model, save_generator
 
     out = Path(args.out)
     fmt = args.format or ("onnx" if out.suffix == ".onnx" else "safetensors")
+    if args.half and fmt == "onnx":
+        print("error: --half is for safetensors; the ONNX export is float32", file=sys.stderr)
+        return 2
     if out.exists() and not args.force:
         print(f"error: {out} exists (use --force to replace it)", file=sys.stderr)
         return 2
@@ -211,7 +215,9 @@ def cmd_export(args: argparse.Namespace) -> int:
             return 2
         print(f"wrote {out} (ONNX, dynamic N/H/W; max |onnxruntime - torch| = {diff:.2g})")
         return 0
-    save_generator(out, generator, metadata=meta)
+    if args.half:
+        meta["dtype"] = "float16"
+    save_generator(out, generator, metadata=meta, half=args.half)
     print(f"wrote {out} ({', '.join(f'{k}={v}' for k, v in meta.items())})")
     return 0
 
@@ -223,6 +229,8 @@ def add_export_parser(sub) -> None:
     p.add_argument("--format", choices=["safetensors", "onnx"],
                    help="default: onnx for a .onnx output, else safetensors. ONNX: BN folded, dynamic N/H/W, "
                    "checked against PyTorch (1e-4)")  # fmt: skip
+    p.add_argument("--half", action="store_true",
+                   help="store the weights as float16 (half the size; loaded back as float32)")  # fmt: skip
     p.add_argument("--force", action="store_true", help="replace an existing output")
     p.set_defaults(func=cmd_export)
 
@@ -502,7 +510,7 @@ def load_inference_model(
 
 
 def add_upscale_parser(sub) -> None:
-    from .checkpoint import DEFAULT_MODEL
+    from .checkpoint import DEFAULT_MODEL, SHIPPED
 
     p = sub.add_parser(
         "upscale",
@@ -514,7 +522,8 @@ def add_upscale_parser(sub) -> None:
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder of images, or glob pattern")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder (created)")
-    p.add_argument("--model", help=f"shipped name or weights file (default {DEFAULT_MODEL})")
+    names = ", ".join(SHIPPED)
+    p.add_argument("--model", help=f"shipped name ({names}) or weights file (default {DEFAULT_MODEL})")
     p.add_argument("--realism", type=float, metavar="A",
                    help="0..1: interpolate the shipped srresnet (0) and srgan (1) weights")  # fmt: skip
     p.add_argument("--tile", default="auto",

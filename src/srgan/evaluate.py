@@ -37,6 +37,16 @@ PAPER_TABLE2: dict[str, dict[str, tuple[float, float]]] = {
 }  # fmt: skip
 PAPER_METHODS = {"nearest": "nearest", "bicubic": "bicubic", "srresnet": "SRResNet", "srgan": "SRGAN"}
 
+# Ledig et al. Table 1, the five loss variants (x4, PSNR dB / SSIM / MOS), keyed by our shipped model names.
+PAPER_TABLE1: dict[str, dict[str, tuple[float, float, float]]] = {
+    "Set5": {"srresnet": (32.05, 0.9019, 3.37), "srresnet-vgg22": (30.51, 0.8803, 3.46),
+             "srgan-mse": (30.64, 0.8701, 3.77), "srgan-vgg22": (29.84, 0.8468, 3.78),
+             "srgan": (29.40, 0.8472, 3.58)},
+    "Set14": {"srresnet": (28.49, 0.8184, 2.98), "srresnet-vgg22": (27.19, 0.7807, 3.15),
+              "srgan-mse": (26.92, 0.7611, 3.43), "srgan-vgg22": (26.44, 0.7518, 3.57),
+              "srgan": (26.02, 0.7397, 3.72)},
+}  # fmt: skip
+
 
 def nearest_upscale(lr_img: torch.Tensor, scale: int = 4) -> torch.Tensor:
     """Pixel replication: each LR pixel becomes a scale x scale block. (..., h, w) -> (..., sh, sw)."""
