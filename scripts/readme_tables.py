@@ -22,10 +22,11 @@ def row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def with_paper(value: float, model: str, set_name: str, index: int, digits: int) -> str:
+def with_paper(value: float, paper: dict[str, tuple[float, ...]], model: str, index: int, digits: int) -> str:
+    """Our figure, then the paper's in brackets when `paper` (one set's table) has the model."""
     text = f"{value:.{digits}f}"
-    if model in PAPER_TABLE2[set_name]:
-        text += f" [{PAPER_TABLE2[set_name][model][index]:.{digits}f}]"
+    if model in paper:
+        text += f" [{paper[model][index]:.{digits}f}]"
     return text
 
 
@@ -39,8 +40,9 @@ def main(path: str = "docs/results/benchmark/results.json") -> None:
                "**SRGAN-VGG54** (ours, `srgan`)", "realism 0.5 (ours)"]))  # fmt: skip
     print("|" + "---|" * 6)
     for s in SETS:
-        print(row([f"{s} PSNR"] + [with_paper(mean(m, s)["psnr_paper"], m, s, 0, 2) for m in MODELS]))
-        print(row([f"{s} SSIM"] + [with_paper(mean(m, s)["ssim_paper"], m, s, 1, 4) for m in MODELS]))
+        paper = PAPER_TABLE2[s]
+        print(row([f"{s} PSNR"] + [with_paper(mean(m, s)["psnr_paper"], paper, m, 0, 2) for m in MODELS]))
+        print(row([f"{s} SSIM"] + [with_paper(mean(m, s)["ssim_paper"], paper, m, 1, 4) for m in MODELS]))
         lpips = [f"{mean(m, s)['lpips_alex']:.3f} / {mean(m, s)['lpips_vgg']:.3f}" for m in MODELS]
         print(row([f"{s} LPIPS-Alex / VGG", *lpips]))
     print()
@@ -55,27 +57,14 @@ def main(path: str = "docs/results/benchmark/results.json") -> None:
         gaps = " / ".join(f"{mean(m, s)['psnr_paper'] - PAPER_TABLE2[s][m][0]:+.2f}" for s in SETS)
         print(f"{m}: PSNR minus the paper's, `paper` protocol, Set5 / Set14 / BSD100: {gaps} dB")
     print()
-    table1(results)
-
-
-def table1(results: dict) -> None:
-    """Table 1: the five loss variants, ours with the paper's in brackets (the paper has Set5 and Set14 only;
-    its MOS row stands beside our LPIPS, which no rater produced)."""
-
-    def mean(model: str, set_name: str) -> dict[str, float]:
-        return results[model][set_name]["mean"]
-
+    # Table 1: the five loss variants, the paper's figures in brackets (it has Set5 and Set14 only; its MOS
+    # row stands beside our LPIPS, which no rater produced)
     print(row(["x4, `paper` protocol", *(f"{title} (`{m}`)" for m, title in VARIANTS.items())]))
     print("|" + "---|" * (len(VARIANTS) + 1))
     for s in SETS:
         paper = PAPER_TABLE1.get(s, {})
-
-        def cell(m: str, key: str, index: int, digits: int, s: str = s, paper: dict = paper) -> str:
-            text = f"{mean(m, s)[key]:.{digits}f}"
-            return text + (f" [{paper[m][index]:.{digits}f}]" if m in paper else "")
-
-        print(row([f"{s} PSNR", *(cell(m, "psnr_paper", 0, 2) for m in VARIANTS)]))
-        print(row([f"{s} SSIM", *(cell(m, "ssim_paper", 1, 4) for m in VARIANTS)]))
+        print(row([f"{s} PSNR", *(with_paper(mean(m, s)["psnr_paper"], paper, m, 0, 2) for m in VARIANTS)]))
+        print(row([f"{s} SSIM", *(with_paper(mean(m, s)["ssim_paper"], paper, m, 1, 4) for m in VARIANTS)]))
         lpips = [f"{mean(m, s)['lpips_alex']:.3f} / {mean(m, s)['lpips_vgg']:.3f}" for m in VARIANTS]
         print(row([f"{s} LPIPS-Alex / VGG", *lpips]))
         if paper:

@@ -373,16 +373,17 @@ def _free_label_spot(
     px, py = anchor
     scale = dpi / 72
     w, h = 0.6 * fontsize * len(label) * scale, fontsize * scale
-    options = [(5, 4, "left"), (5, -11, "left"), (-5, 4, "right"), (-5, -11, "right")]
-    for dx, dy, ha in options:
+    candidates = []
+    for dx, dy, ha in [(5, 4, "left"), (5, -11, "left"), (-5, 4, "right"), (-5, -11, "right")]:
         x0 = px + dx * scale - (w if ha == "right" else 0)
-        box = (x0, py + dy * scale, x0 + w, py + dy * scale + h)
-        if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
-            placed.append(box)
-            return dx, dy, ha
-    dx, dy, ha = options[0]
-    placed.append((px + dx * scale, py + dy * scale, px + dx * scale + w, py + dy * scale + h))
-    return dx, dy, ha
+        candidates.append(((dx, dy, ha), (x0, py + dy * scale, x0 + w, py + dy * scale + h)))
+
+    def free(box: tuple[float, float, float, float]) -> bool:
+        return not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed)
+
+    spot, box = next((c for c in candidates if free(c[1])), candidates[0])
+    placed.append(box)
+    return spot
 
 
 def parse_crop(spec: str) -> tuple[str, str, tuple[int, int, int]]:

@@ -72,6 +72,8 @@ def save_generator(
     back). Integer tensors (batch norm's counters) keep their dtype."""
     meta = {"format": "srgan-generator", "kwargs": json.dumps(generator.kwargs)}
     meta.update(metadata or {})
+    if half:
+        meta["dtype"] = "float16"
     dtype = torch.float16 if half else torch.float32
     tensors = {
         k: (v.detach().to(dtype) if v.is_floating_point() else v.detach()).cpu().contiguous()

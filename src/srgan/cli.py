@@ -215,10 +215,9 @@ def cmd_export(args: argparse.Namespace) -> int:
             return 2
         print(f"wrote {out} (ONNX, dynamic N/H/W; max |onnxruntime - torch| = {diff:.2g})")
         return 0
-    if args.half:
-        meta["dtype"] = "float16"
     save_generator(out, generator, metadata=meta, half=args.half)
-    print(f"wrote {out} ({', '.join(f'{k}={v}' for k, v in meta.items())})")
+    shown = meta | ({"dtype": "float16"} if args.half else {})
+    print(f"wrote {out} ({', '.join(f'{k}={v}' for k, v in shown.items())})")
     return 0
 
 
