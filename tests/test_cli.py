@@ -1,3 +1,6 @@
+import os
+import stat
+
 import torch
 from safetensors import safe_open
 
@@ -22,6 +25,9 @@ def test_export_checkpoint_to_release_file(tmp_path, capsys):
     with safe_open(str(out), framework="pt") as f:
         meta = f.metadata()
     assert meta["step"] == "7" and meta["preset"] == "srresnet-mse" and meta["format"] == "srgan-generator"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~umask  # as open() would make it, not mkstemp's 0600
     x = torch.rand(1, 3, 6, 6)
     with torch.no_grad():
         assert torch.equal(load_model(out)(x), g.eval()(x))

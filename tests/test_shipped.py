@@ -79,4 +79,4 @@ def test_set5_figures_of_the_table1_variants(bench_dir, one_thread):
     for name, card_psnr in cards.items():
         result = evaluate(load_model(name), bench_dir / "Set5", progress=False)
         assert abs(result["psnr"] - card_psnr) < 0.01, (name, result["psnr"])
-        assert result["psnr"] < 31.15 - 1.0, name  # the shipped srresnet: 31.15 dB
+        assert result["psnr"] < 31.42 - 1.0, name  # the shipped srresnet: 31.42 dB

@@ -43,9 +43,11 @@ def atomic_write(path: str | Path, write_fn) -> None:
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the permissions open() would
     try:
         write_fn(tmp)
+        # mkstemp makes 0600 (and some writers, safetensors' among them, re-create the file): give it the
+        # permissions open() would
+        os.chmod(tmp, 0o666 & ~umask)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)

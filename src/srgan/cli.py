@@ -185,7 +185,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     kwargs and provenance."""
     from pathlib import Path
 
-    from .checkpoint import SHIPPED, load_checkpoint, load_model, save_generator
+    from .checkpoint import SHIPPED, generator_from_checkpoint, load_checkpoint, load_model, save_generator
 
     out = Path(args.out)
     fmt = args.format or ("onnx" if out.suffix == ".onnx" else "safetensors")
@@ -196,11 +196,15 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"error: {out} exists (use --force to replace it)", file=sys.stderr)
         return 2
     try:
-        generator = load_model(args.checkpoint)
         meta = {"source": Path(args.checkpoint).name}
         if Path(args.checkpoint).suffix != ".safetensors" and args.checkpoint not in SHIPPED:
-            ckpt = load_checkpoint(args.checkpoint)
+            if not Path(args.checkpoint).exists():
+                raise FileNotFoundError(f"no checkpoint {args.checkpoint}")
+            ckpt = load_checkpoint(args.checkpoint)  # read once: an SRGAN last.pt is 300 MB
+            generator = generator_from_checkpoint(ckpt, where=args.checkpoint)
             meta |= {"step": str(ckpt["step"]), "preset": ckpt["config"]["preset"]}
+        else:
+            generator = load_model(args.checkpoint)
     except (FileNotFoundError, ValueError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
