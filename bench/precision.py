@@ -29,7 +29,7 @@ RUNS = {"plain fp32": (False, "fp32"), "fast fp32": (True, "fp32"),
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="srresnet")
-    data_root = Path(os.environ.get("SRGAN_DATA", "../shared/data"))
+    data_root = Path(os.environ.get("SRGAN_DATA", REPO.parent / "shared" / "data"))
     ap.add_argument("--data", default=str(data_root / "bench" / "Set5"))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", help="JSON path (default: bench/results/<set>_precision_<device>_<torch>.json)")

@@ -198,8 +198,6 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         meta = {"source": Path(args.checkpoint).name}
         if Path(args.checkpoint).suffix != ".safetensors" and args.checkpoint not in SHIPPED:
-            if not Path(args.checkpoint).exists():
-                raise FileNotFoundError(f"no checkpoint {args.checkpoint}")
             ckpt = load_checkpoint(args.checkpoint)  # read once: an SRGAN last.pt is 300 MB
             generator = generator_from_checkpoint(ckpt, where=args.checkpoint)
             meta |= {"step": str(ckpt["step"]), "preset": ckpt["config"]["preset"]}
