@@ -180,8 +180,19 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None) -> Path:
     """Train per `cfg`; returns the path of the final checkpoint (out_dir/last.pt).
 
     `resume` continues a checkpoint written by this function exactly where it stopped.
+    Under torchrun it joins the process group, and destroys it again if it created it: a gloo group
+    left alive at interpreter exit can abort the process (SIGABRT) after the work is done.
     """
+    owns_group = not dist.is_initialized()
     rank, world_size = init_distributed()
+    try:
+        return _train(cfg, resume, rank, world_size)
+    finally:
+        if world_size > 1 and owns_group:
+            dist.destroy_process_group()
+
+
+def _train(cfg: TrainConfig, resume: str | Path | None, rank: int, world_size: int) -> Path:
     is_main = rank == 0
     device = resolve_device(cfg.device)
     if device.type == "cuda" and world_size > 1:
