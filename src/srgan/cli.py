@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 
 
@@ -80,7 +82,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     """Train one of the paper's variants: PRESETS[--preset] with the given flags replaced. With --resume, the
     checkpoint's own config with the given flags replaced (e.g. more --steps)."""
     import dataclasses
-    import logging
 
     from .checkpoint import load_checkpoint
     from .config import config_from_dict, make_config
@@ -612,7 +613,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    code = args.func(args)
+    if argv is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # A torchrun worker leaves without C++ static destructors: after a finished run, one of them
+        # sometimes aborted a rank at exit (SIGABRT, "terminate called without an active exception";
+        # gloo, torch 2.13), and torchrun then reported the whole run failed. All is written and closed.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

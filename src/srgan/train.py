@@ -180,8 +180,8 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None) -> Path:
     """Train per `cfg`; returns the path of the final checkpoint (out_dir/last.pt).
 
     `resume` continues a checkpoint written by this function exactly where it stopped.
-    Under torchrun it joins the process group, and destroys it again if it created it: a gloo group
-    left alive at interpreter exit can abort the process (SIGABRT) after the work is done.
+    Under torchrun it joins the process group, and destroys it again if it created it (PyTorch asks for
+    this before exit; the CLI's torchrun workers also leave with os._exit, see cli.main).
     """
     owns_group = not dist.is_initialized()
     rank, world_size = init_distributed()
