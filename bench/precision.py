@@ -12,11 +12,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 from pathlib import Path
 
 import torch
-from upscale import REPO, device_name
+from upscale import REPO, default_results_path, device_name
 
 from srgan.checkpoint import load_model
 from srgan.cli import fast_upscaler
@@ -54,10 +53,7 @@ def main() -> None:
             "psnr": row["psnr"], "ssim": row["ssim"], "psnr_change_db": row["psnr"] - base,
         }  # fmt: skip
         print(f"{label:<11} PSNR {row['psnr']:.6f} dB ({row['psnr'] - base:+.6f})  SSIM {row['ssim']:.6f}")
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower()[:60]
-    versions = f"torch{torch.__version__.split('+')[0]}"
-    default = REPO / "bench" / "results" / f"{data.name.lower()}_precision_{slug}_{versions}.json"
-    out = Path(args.out) if args.out else default
+    out = Path(args.out) if args.out else default_results_path(f"{data.name.lower()}_precision", name)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {out}")

@@ -27,15 +27,14 @@ import itertools
 import json
 import os
 import platform
-import re
 import statistics
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
+from upscale import default_results_path
 
 from srgan.data import StepSampler, TrainCrops
 from srgan.device_data import DeviceCrops
@@ -183,7 +182,6 @@ def main() -> None:
         raise SystemExit(f"error: training images not found in {data}: pass --data DIR or set SRGAN_DATA")
 
     name = device_name(device)
-    versions = f"torch{torch.__version__.split('+')[0]}" + (f"_cuda{torch.version.cuda}" if cuda else "")
     results = {
         "device": name, "torch": torch.__version__, "cuda": torch.version.cuda if cuda else None,
         "quick": args.quick, "steps": steps, "warmup": warmup, "data": data, "crop": crop,
@@ -247,9 +245,7 @@ def main() -> None:
                 print(f"{'':<13} {'':>5} loss curves ours vs conventional: max |diff| {diff:.3g} "
                       f"(losses ~{statistics.mean(conv['losses']):.3g})")  # fmt: skip
 
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower()[:60]
-    folder = Path(tempfile.gettempdir()) if args.quick else REPO / "bench" / "results"
-    default = folder / f"train_step_{slug}_{versions}{'_quick' if args.quick else ''}.json"
+    default = default_results_path("train_step", name, cuda=cuda, quick=args.quick)
     out = Path(args.out) if args.out else default
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")

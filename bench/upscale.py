@@ -52,6 +52,15 @@ def device_name(device: str, threads: int) -> str:
     return (platform.processor() or "cpu") + f" x{threads} threads"
 
 
+def default_results_path(kind: str, name: str, *, cuda: bool = False, quick: bool = False) -> Path:
+    """bench/results/<kind>_<device>_<versions>[_quick].json for device `name` (quick runs: the temp folder);
+    the benchmark scripts' default output."""
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower()[:60]
+    versions = f"torch{torch.__version__.split('+')[0]}" + (f"_cuda{torch.version.cuda}" if cuda else "")
+    folder = Path(tempfile.gettempdir()) if quick else REPO / "bench" / "results"
+    return folder / f"{kind}_{slug}_{versions}{'_quick' if quick else ''}.json"
+
+
 def peak_rss_mb() -> float:
     """This process's peak resident set size: VmHWM of /proc/self/status (reset by exec, unlike ru_maxrss,
     which Linux carries over from the parent process)."""
@@ -159,7 +168,6 @@ def main() -> None:
     if args.quick:
         sizes, args.reps = QUICK_SIZES if not args.sizes else sizes, 1
     name = device_name(args.device, args.threads)
-    versions = f"torch{torch.__version__.split('+')[0]}" + (f"_cuda{torch.version.cuda}" if cuda else "")
     results = {
         "device": name, "torch": torch.__version__, "cuda": torch.version.cuda if cuda else None,
         "model": args.model, "threads": args.threads, "reps": args.reps, "quick": args.quick, "runs": [],
@@ -203,13 +211,7 @@ def main() -> None:
             print(f"{w:>4}x{h:<4} {config:<12} {r['precision']:<5} {r['seconds']:>8.3f} "
                   f"{r['megapixels_per_s']:>7.3f} {r['peak_rss_mb']:>12.0f} {speed:>8}")  # fmt: skip
 
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", name).strip("-").lower()[:60]
-    folder = Path(tempfile.gettempdir()) if args.quick else REPO / "bench" / "results"
-    out = (
-        Path(args.out)
-        if args.out
-        else folder / f"upscale_{slug}_{versions}{'_quick' if args.quick else ''}.json"
-    )
+    out = Path(args.out) if args.out else default_results_path("upscale", name, cuda=cuda, quick=args.quick)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {out}")
