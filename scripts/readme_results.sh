@@ -10,6 +10,7 @@ DATA="${SRGAN_DATA:-../shared/data}/bench"
   --realism 0.25 0.5 0.75 \
   --data "$DATA/Set5" "$DATA/Set14" "$DATA/BSD100" --out out/bench --protocol default paper \
   --crop Set14/comic:60,50,96 --crop Set14/baboon:330,330,128 --crop BSD100/img_007:330,90,96 \
+  --crop Set5/baby:140,0,128 \
   --crop-models bicubic srresnet srgan --no-progress "$@"
 mkdir -p docs/results/benchmark docs/figures
 cp out/bench/table.md out/bench/results.csv out/bench/results.json docs/results/benchmark/
