@@ -14,10 +14,8 @@ import argparse
 import os
 from pathlib import Path
 
-import torch
-
 from srgan.evaluate import check_data_dir, list_pairs, load_pair, make_upscaler
-from srgan.metrics import psnr
+from srgan.metrics import psnr, quantize_uint8
 
 
 def main() -> None:
@@ -38,7 +36,7 @@ def main() -> None:
         as_is, unshifted = [], []
         for name, hr_path, lr_path in pairs:
             lr_img, hr_img = load_pair(hr_path, lr_path, args.scale)
-            sr_img = torch.floor(upscale(lr_img[None])[0].clamp(0, 1) * 255 + 0.5) / 255
+            sr_img = quantize_uint8(upscale(lr_img[None])[0])
             shift = (sr_img - hr_img).mean(dim=(1, 2), keepdim=True)
             as_is.append(psnr(sr_img, hr_img, crop_border=args.scale))
             unshifted.append(psnr((sr_img - shift).clamp(0, 1), hr_img, crop_border=args.scale))
