@@ -3,6 +3,8 @@ cards give on Set5, and the realism control's ends are the two models."""
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 from safetensors import safe_open
@@ -12,6 +14,12 @@ from srgan.cli import build_parser
 from srgan.evaluate import evaluate, list_pairs, load_pair
 from srgan.lpips import load_lpips
 from srgan.models import Generator, count_parameters
+
+
+@functools.cache
+def set5_psnr(bench_dir, name: str) -> float:
+    """Set5 PSNR (default protocol) of a shipped model, measured once for all tests here."""
+    return evaluate(load_model(name), bench_dir / "Set5", progress=False)["psnr"]
 
 
 def test_shipped_models_are_the_papers_generator():
@@ -52,11 +60,7 @@ def test_set5_figures_of_the_model_cards(bench_dir, one_thread):
     """Set5, default protocol: SRResNet beats bicubic (28.43 dB) by more than 1.5 dB; SRGAN trades PSNR for
     perceptual similarity: lower PSNR than SRResNet but lower (better) LPIPS-Alex."""
     lpips = load_lpips("alex")
-    scores = {}
-    for name in ("srresnet", "srgan"):
-        model = load_model(name)
-        result = evaluate(model, bench_dir / "Set5", progress=False)
-        scores[name] = result["psnr"]
+    scores = {name: set5_psnr(bench_dir, name) for name in ("srresnet", "srgan")}
     assert scores["srresnet"] > 28.43 + 1.5
     assert scores["srgan"] < scores["srresnet"]
     # LPIPS on one image pair per model is enough to show the direction; the README has the full tables
@@ -76,8 +80,8 @@ def test_set5_figures_of_the_table1_variants(bench_dir, one_thread):
     """The three other Table 1 variants keep the Set5 PSNR their model cards give (default protocol), and each
     trades PSNR for perceptual similarity against SRResNet-MSE as in the paper: lower PSNR than `srresnet`."""
     cards = {"srresnet-vgg22": 29.02, "srgan-mse": 27.90, "srgan-vgg22": 28.85}  # from docs/results/benchmark
-    srresnet_psnr = evaluate(load_model("srresnet"), bench_dir / "Set5", progress=False)["psnr"]
+    srresnet_psnr = set5_psnr(bench_dir, "srresnet")
     for name, card_psnr in cards.items():
-        result = evaluate(load_model(name), bench_dir / "Set5", progress=False)
-        assert abs(result["psnr"] - card_psnr) < 0.01, (name, result["psnr"])
-        assert result["psnr"] < srresnet_psnr - 1.0, (name, result["psnr"], srresnet_psnr)
+        psnr = set5_psnr(bench_dir, name)
+        assert abs(psnr - card_psnr) < 0.01, (name, psnr)
+        assert psnr < srresnet_psnr - 1.0, (name, psnr, srresnet_psnr)
