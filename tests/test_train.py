@@ -194,3 +194,27 @@ def test_ddp_time_limit_stops_every_rank_at_the_same_step(tmp_path, data):
     assert proc.returncode == 0, proc.stderr[-3000:]  # train checks the ranks' weights agree at the end
     step = load_checkpoint(out / "last.pt")["step"]
     assert 2 <= step < 100_000 and step % 2 == 0  # stopped on a logging step, where the ranks agree
+
+
+def test_generator_ema_is_an_average_that_resumes_exactly_and_is_exported(tmp_path, data):
+    from srgan.checkpoint import generator_from_checkpoint
+    from srgan.train import update_ema
+
+    g0, g1 = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    w0 = g0.weight.detach().clone()
+    update_ema(g0, g1, 0.75)
+    assert torch.allclose(g0.weight, 0.75 * w0 + 0.25 * g1.weight)
+
+    straight = tiny_config("srgan-vgg54", tmp_path / "a", data, steps=4, ema_decay=0.5)
+    half = dataclasses.replace(straight, out_dir=str(tmp_path / "b"), steps=2, snapshot_every=2)
+    a = load_checkpoint(train(straight))
+    train(half)
+    b = load_checkpoint(train(dataclasses.replace(half, steps=4), resume=Path(half.out_dir) / "last.pt"))
+    assert weights_equal(a["generator_ema"], b["generator_ema"])
+    assert not weights_equal(a["generator_ema"], a["generator"])  # the average lags the trained weights
+    assert sorted(p.name for p in (Path(half.out_dir) / "snapshots").iterdir()) == [
+        "step0000002.safetensors", "step0000002_ema.safetensors",
+        "step0000004.safetensors", "step0000004_ema.safetensors"]  # fmt: skip
+    assert weights_equal(load_model(tmp_path / "b" / "last.pt").state_dict(), b["generator_ema"])
+    raw = generator_from_checkpoint(b, ema=False).state_dict()
+    assert weights_equal(raw, b["generator"])

@@ -90,11 +90,16 @@ def _generator_from_state(state_dict: dict[str, torch.Tensor], kwargs: dict[str,
     return model.eval()
 
 
-def generator_from_checkpoint(ckpt: dict[str, Any], where: str = "checkpoint") -> Generator:
-    """The generator (eval mode, CPU) of a training checkpoint already loaded with `load_checkpoint`."""
+def generator_from_checkpoint(
+    ckpt: dict[str, Any], where: str = "checkpoint", *, ema: bool = True
+) -> Generator:
+    """The generator (eval mode, CPU) of a training checkpoint already loaded with `load_checkpoint`: its
+    exponential moving average when the run kept one (`ema_decay`) and `ema` is True, else the trained
+    weights."""
     if "generator" not in ckpt or "generator_kwargs" not in ckpt:
         raise ValueError(f"{where} is not an srgan training checkpoint (no generator / generator_kwargs)")
-    return _generator_from_state(ckpt["generator"], ckpt["generator_kwargs"])
+    state = ckpt["generator_ema"] if ema and ckpt.get("generator_ema") is not None else ckpt["generator"]
+    return _generator_from_state(state, ckpt["generator_kwargs"])
 
 
 def load_model(

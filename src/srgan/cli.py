@@ -100,6 +100,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "data_on_device": args.data_on_device, "fused_adam": args.fused_adam, "compile_mode": args.compile,
         "exact_crops": False if args.fast_crops else None,
         "max_seconds": args.max_minutes * 60 if args.max_minutes is not None else None,
+        "ema_decay": args.ema_decay, "snapshot_every": args.snapshot_every,
     }  # fmt: skip
     flags = {k: v for k, v in flags.items() if v is not None}
     try:
@@ -178,6 +179,11 @@ def add_train_parser(sub) -> None:
         type=float,
         help="stop after this many minutes of training, saving a checkpoint (--resume continues)",
     )
+    p.add_argument("--ema-decay", type=float,
+                   help="keep an exponential moving average of the generator (e.g. 0.999): validated, saved, "
+                   "and what `srgan export` writes")  # fmt: skip
+    p.add_argument("--snapshot-every", type=int,
+                   help="also write the generator (and its EMA) every N steps to OUT/snapshots/")  # fmt: skip
     p.set_defaults(func=cmd_train)
 
 
@@ -200,8 +206,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         meta = {"source": Path(args.checkpoint).name}
         if Path(args.checkpoint).suffix != ".safetensors" and args.checkpoint not in SHIPPED:
             ckpt = load_checkpoint(args.checkpoint)  # read once: an SRGAN last.pt is 300 MB
-            generator = generator_from_checkpoint(ckpt, where=args.checkpoint)
+            generator = generator_from_checkpoint(ckpt, where=args.checkpoint, ema=not args.no_ema)
             meta |= {"step": str(ckpt["step"]), "preset": ckpt["config"]["preset"]}
+            if ckpt.get("generator_ema") is not None and not args.no_ema:
+                meta["ema_decay"] = str(ckpt["config"].get("ema_decay"))
         else:
             generator = load_model(args.checkpoint)
     except (FileNotFoundError, ValueError, KeyError) as e:
@@ -234,6 +242,8 @@ def add_export_parser(sub) -> None:
     p.add_argument("--half", action="store_true",
                    help="store the weights as float16 (half the size; loaded back as float32)")  # fmt: skip
     p.add_argument("--force", action="store_true", help="replace an existing output")
+    p.add_argument("--no-ema", action="store_true",
+                   help="of a checkpoint with a generator EMA, write the trained weights")  # fmt: skip
     p.set_defaults(func=cmd_export)
 
 

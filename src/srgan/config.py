@@ -60,6 +60,8 @@ class TrainConfig:
     val_every: int = 1000
     tensorboard: bool = True
     max_seconds: float | None = None  # stop (and save) after this many seconds of training: fixed time slots
+    ema_decay: float | None = None  # keep an exponential moving average of G's weights (e.g. 0.999); exported
+    snapshot_every: int | None = None  # also write G (and its EMA) as out_dir/snapshots/stepN*.safetensors
 
     def __post_init__(self):
         def bad(name: str, why: str):
@@ -95,6 +97,10 @@ class TrainConfig:
             bad("lr_decay_step", "must be a positive step or None")
         if self.max_seconds is not None and not self.max_seconds > 0:
             bad("max_seconds", "must be positive or None")
+        if self.ema_decay is not None and not 0 < self.ema_decay < 1:
+            bad("ema_decay", "must be in (0, 1) or None")
+        if self.snapshot_every is not None and self.snapshot_every < 1:
+            bad("snapshot_every", "must be a positive number of steps or None")
         if self.adv_weight < 0 or self.tv_weight < 0:
             bad("adv_weight" if self.adv_weight < 0 else "tv_weight", "must be >= 0")
 

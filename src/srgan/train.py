@@ -8,6 +8,7 @@ each rank takes its own slice of every batch and DistributedDataParallel average
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import logging
@@ -25,7 +26,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from . import losses
-from .checkpoint import load_checkpoint, load_model, save_checkpoint
+from .checkpoint import load_checkpoint, load_model, save_checkpoint, save_generator
 from .config import TrainConfig
 from .data import StepSampler, TrainCrops
 from .device_data import DeviceCrops
@@ -113,6 +114,18 @@ def discriminator_step(
     return {"d/real": loss_real.detach(), "d/fake": loss_fake.detach()}
 
 
+@torch.no_grad()
+def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * model for every floating-point weight and buffer (batch-norm
+    statistics too, so the average is a network that can run in eval mode); integer buffers are copied."""
+    ema_state, state = ema.state_dict(), model.state_dict()
+    floats = [k for k, v in ema_state.items() if v.is_floating_point()]
+    torch._foreach_lerp_([ema_state[k] for k in floats], [state[k] for k in floats], 1.0 - decay)
+    for k, v in ema_state.items():
+        if not v.is_floating_point():
+            v.copy_(state[k])
+
+
 def rng_state() -> dict:
     state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
     if torch.cuda.is_available():
@@ -151,7 +164,7 @@ def init_distributed() -> tuple[int, int]:
     return (dist.get_rank(), world_size) if world_size > 1 else (0, 1)
 
 
-def checkpoint_state(cfg, step, generator, discriminator, opt_g, opt_d) -> dict:
+def checkpoint_state(cfg, step, generator, discriminator, opt_g, opt_d, ema=None) -> dict:
     g, d = unwrap(generator), unwrap(discriminator) if discriminator is not None else None
     return {
         "format": "srgan-train-checkpoint",
@@ -159,6 +172,7 @@ def checkpoint_state(cfg, step, generator, discriminator, opt_g, opt_d) -> dict:
         "config": dataclasses.asdict(cfg),
         "generator": g.state_dict(),
         "generator_kwargs": g.kwargs,
+        "generator_ema": ema.state_dict() if ema is not None else None,
         "discriminator": d.state_dict() if d is not None else None,
         "discriminator_kwargs": d.kwargs if d is not None else None,
         "opt_g": opt_g.state_dict(),
@@ -233,7 +247,7 @@ def _train(cfg: TrainConfig, resume: str | Path | None, rank: int, world_size: i
     opt_g = torch.optim.Adam(generator.parameters(), **adam)
     opt_d = torch.optim.Adam(discriminator.parameters(), **adam) if discriminator else None
 
-    start_step = 0
+    start_step, ema_state = 0, None
     if resume is not None:
         ckpt = load_checkpoint(resume, map_location=device)
         generator.load_state_dict(ckpt["generator"])
@@ -245,8 +259,14 @@ def _train(cfg: TrainConfig, resume: str | Path | None, rank: int, world_size: i
             opt_d.load_state_dict(ckpt["opt_d"])
         set_rng_state(ckpt["rng"])
         start_step = ckpt["step"]
+        ema_state = ckpt.get("generator_ema")
         log.info("resumed from %s at step %d", resume, start_step)
 
+    ema = None
+    if cfg.ema_decay is not None:  # starts as G (or as the checkpoint's average); never trained directly
+        ema = copy.deepcopy(generator).eval().requires_grad_(False)
+        if resume is not None and ema_state is not None:
+            ema.load_state_dict(ema_state)
     if world_size > 1:
         generator = DDP(generator)
         if discriminator is not None:
@@ -291,8 +311,15 @@ def _train(cfg: TrainConfig, resume: str | Path | None, rank: int, world_size: i
 
     def save(step: int) -> Path:
         path = out_dir / "last.pt"
-        save_checkpoint(path, checkpoint_state(cfg, step, generator, discriminator, opt_g, opt_d))
+        save_checkpoint(path, checkpoint_state(cfg, step, generator, discriminator, opt_g, opt_d, ema))
         return path
+
+    def snapshot(step: int) -> None:
+        meta = {"step": str(step), "preset": cfg.preset}
+        save_generator(out_dir / "snapshots" / f"step{step:07d}.safetensors", unwrap(generator), meta)
+        if ema is not None:
+            meta["ema_decay"] = str(cfg.ema_decay)
+            save_generator(out_dir / "snapshots" / f"step{step:07d}_ema.safetensors", ema, meta)
 
     generator.train()
     if discriminator is not None:
@@ -319,6 +346,8 @@ def _train(cfg: TrainConfig, resume: str | Path | None, rank: int, world_size: i
             content_loss=cfg.content_loss, adv_weight=cfg.adv_weight, tv_weight=cfg.tv_weight,
             precision=cfg.precision,
         )  # fmt: skip
+        if ema is not None:
+            update_ema(ema, unwrap(generator), cfg.ema_decay)
         step += 1
         bar.update(1)
         out_of_time = cfg.max_seconds is not None and time.perf_counter() - t0 >= cfg.max_seconds
@@ -338,6 +367,10 @@ def _train(cfg: TrainConfig, resume: str | Path | None, rank: int, world_size: i
                 writer.add_scalar("steps_per_second", (step - start_step) / (time.perf_counter() - t0), step)
         if is_main and cfg.val_dir and (step % cfg.val_every == 0 or last):
             validate(unwrap(generator), cfg, device, step, writer, bar, lr_img, hr_img)
+            if ema is not None:
+                validate(ema, cfg, device, step, writer, bar, lr_img, hr_img, tag="val_ema")
+        if is_main and cfg.snapshot_every and (step % cfg.snapshot_every == 0 or last):
+            snapshot(step)
         if is_main and (step % cfg.ckpt_every == 0 or last):
             save(step)
         if out_of_time:
@@ -374,22 +407,24 @@ def check_replicas_in_sync(model: nn.Module) -> None:
 
 
 @torch.no_grad()
-def validate(generator, cfg, device, step, writer, bar, lr_img, hr_img) -> float:
+def validate(generator, cfg, device, step, writer, bar, lr_img, hr_img, tag: str = "val") -> float:
     """Validation PSNR (Y, 4-px border) on cfg.val_dir; sample images to TensorBoard."""
     from .evaluate import evaluate
 
+    was_training = generator.training
     generator.eval()
     result = evaluate(generator, cfg.val_dir, scale=cfg.scale, device=device, progress=False)
-    bar.write(f"step {step}: val PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f} on {cfg.val_dir}")
+    what = "val PSNR" if tag == "val" else "EMA val PSNR"
+    bar.write(f"step {step}: {what} {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f} on {cfg.val_dir}")
     if writer is not None:
-        writer.add_scalar("val/psnr", result["psnr"], step)
-        writer.add_scalar("val/ssim", result["ssim"], step)
+        writer.add_scalar(f"{tag}/psnr", result["psnr"], step)
+        writer.add_scalar(f"{tag}/ssim", result["ssim"], step)
         n = min(4, lr_img.shape[0])
         sr = (generator(lr_img[:n].float()).float() + 1) / 2
         up = torch.nn.functional.interpolate(lr_img[:n].float(), scale_factor=cfg.scale, mode="nearest")
         grid = torch.cat(
             [up, sr.clamp(0, 1), (hr_img[:n].float() + 1) / 2], dim=3
         )  # LR | SR | HR side by side
-        writer.add_images("samples/lr_sr_hr", grid.cpu(), step)
-    generator.train()
+        writer.add_images(f"samples/{tag}_lr_sr_hr", grid.cpu(), step)
+    generator.train(was_training)
     return result["psnr"]
