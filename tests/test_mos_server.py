@@ -1,19 +1,25 @@
 """The rating server as people run it (`srgan mos serve` in its own process, uvicorn, loopback): a load test
-with concurrent raters and retried requests, and SIGKILL at random moments losing no acknowledged rating."""
+with concurrent raters and retried requests, SIGKILL at random moments losing no acknowledged rating, and
+request bodies over the cap answered 413 without the server holding them in memory."""
 
 from __future__ import annotations
 
+import json
 import random
 import signal
+import socket
 import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
+import pytest
 from mos_util import free_port, make_folders, start_server
 
 from srgan.mos import db
+from srgan.mos.app import MAX_BODY
 
 RATERS, RATINGS = 30, 2000
 
@@ -155,3 +161,73 @@ def test_sigkill_loses_no_acknowledged_rating_and_resumes(tmp_path):
     stored = _stored(made.path)
     assert [p for _, p, _ in stored] == list(range(total))
     assert all(s == _score(1, p) for _, p, s in stored)
+
+
+def _answer(port: int, request: bytes) -> tuple[int, dict]:
+    """Send `request` (a head and perhaps part of its body) on a raw socket and read the answer without ever
+    sending the rest: (status, JSON body). A server that waits for the whole body times out here."""
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+        sock.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            assert chunk, f"the server closed the connection after {data!r}"
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        fields = dict(line.lower().split(": ", 1) for line in lines[1:])
+        length = int(fields["content-length"])
+        while len(body) < length:
+            chunk = sock.recv(65536)
+            assert chunk, f"the server closed the connection after {data + body!r}"
+            body += chunk
+    return int(lines[0].split()[1]), json.loads(body)
+
+
+def _peak_rss(pid: int) -> int:
+    """The process's peak resident memory so far in bytes (Linux VmHWM: a peak, so a spike is not missed)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/PID/status")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads peak memory from Linux /proc")
+def test_oversized_bodies_get_413_at_once_and_the_server_keeps_serving(tmp_path):
+    f = make_folders(tmp_path, methods=("m0",), images=("a",), calibration=())
+    made = db.create_study(tmp_path / "s.sqlite", f["methods"], f["reference"], None, raters=1, seed=0)
+    token = made.rater_tokens[0]
+    port = free_port()
+    server = start_server(made.path, port, tmp_path / "server.log")
+    base = f"http://127.0.0.1:{port}/api/r"
+    head = "POST /api/r/{} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{}\r\n\r\n"
+    try:
+        state = httpx.get(f"{base}/{token}/state").json()
+        item = state["next"]
+        # a declared 512 MB body, to a known and an unknown token: 413 before a byte of it is sent
+        for path in (f"{token}/rate", "nope/rate"):
+            request = head.format(path, f"Content-Length: {512 * 2**20}").encode() + b"{"
+            status, answer = _answer(port, request)
+            assert status == 413 and f"{MAX_BODY} bytes" in answer["error"]
+        # chunked, no length: 413 as soon as the cap is passed, with the rest of the body still to come
+        chunks = b"".join(b"400\r\n" + b" " * 1024 + b"\r\n" for _ in range(MAX_BODY // 1024 + 2))
+        request = head.format("nope/rate", "Transfer-Encoding: chunked").encode() + chunks
+        status, answer = _answer(port, request)
+        assert status == 413 and f"{MAX_BODY} bytes" in answer["error"]
+        # 160 MiB streamed to an unknown token: was read whole (512 MB took the server from 282 MB to 1.3 GB);
+        # now the server drops what it does not take, and its peak memory hardly moves
+        before = _peak_rss(server.pid)
+        stream = (b" " * 2**20 for _ in range(160))
+        r = httpx.post(f"{base}/nope/rate", content=stream, timeout=120)
+        grown = _peak_rss(server.pid) - before
+        assert r.status_code == 413 and f"{MAX_BODY} bytes" in r.json()["error"]
+        assert grown < 100 * 2**20, f"peak RSS grew by {grown / 2**20:.0f} MiB"
+        # and it keeps serving: a rating is taken and stored
+        body = {"position": item["position"], "image": item["image"], "score": 4}
+        r = httpx.post(f"{base}/{token}/rate", json=body)
+        assert r.status_code == 200 and r.json()["recorded"], r.text
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert _stored(made.path) == [(1, item["position"], 4)]
+    print(f"\n160 MiB streamed body: server peak RSS grew by {grown / 2**20:.1f} MiB")
