@@ -9,11 +9,15 @@ Files are written atomically: to a temporary file in the same folder, then renam
 from __future__ import annotations
 
 import json
+import math
 import os
+import pickle
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
@@ -61,9 +65,41 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
+# Checkpoints written before RNG states were kept as plain data hold numpy's MT19937 state as an ndarray.
+# These are the only non-torch globals such a file may name; they rebuild arrays and run no other code.
+_LEGACY_NUMPY_GLOBALS = [
+    (np._core.multiarray._reconstruct, "numpy.core.multiarray._reconstruct"),
+    np._core.multiarray._reconstruct,
+    np.ndarray,
+    np.dtype,
+    type(np.dtype(np.uint32)),
+]
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    # weights_only=False: our own checkpoints carry RNG states and the config (plain dicts and tensors).
-    return torch.load(path, map_location=map_location, weights_only=False)
+    """A training checkpoint written by `srgan train`, read with `torch.load(weights_only=True)`: tensors and
+    plain Python data only, so a file whose pickle would construct other objects (and so could run code) is
+    refused with a ValueError, as is a truncated or non-checkpoint file. Nothing in the file is executed."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no such checkpoint file: {path}")
+    try:
+        with torch.serialization.safe_globals(_LEGACY_NUMPY_GLOBALS):
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        detail = str(e).split("WeightsUnpickler error:")[-1].strip().splitlines()[0]
+        raise ValueError(
+            f"{path}: refused to load: it holds Python objects other than tensors and plain data, which "
+            f"could run code when loaded ({detail[:200]}); srgan checkpoints never do"
+        ) from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError, IndexError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(
+            f"{path}: not a readable srgan checkpoint (truncated or another format: {first[:200]})"
+        ) from None
+    if not isinstance(ckpt, dict) or ckpt.get("format", "srgan-train-checkpoint") != "srgan-train-checkpoint":
+        raise ValueError(f"{path}: not an srgan training checkpoint")
+    return ckpt
 
 
 def save_generator(
@@ -84,9 +120,32 @@ def save_generator(
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
 
 
-def _generator_from_state(state_dict: dict[str, torch.Tensor], kwargs: dict[str, Any]) -> Generator:
-    model = Generator(**kwargs)
-    model.load_state_dict(state_dict)
+def check_finite(state_dict: dict[str, torch.Tensor], where: str) -> None:
+    """Raise ValueError when any floating-point tensor holds NaN or infinity (a diverged run's weights)."""
+    bad = [k for k, v in state_dict.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise ValueError(
+            f"{where}: {len(bad)} of {len(state_dict)} weight tensors hold NaN or infinity (e.g. {bad[0]}): "
+            "the run that wrote them diverged; refusing to use them"
+        )
+
+
+def _generator_from_state(
+    state_dict: dict[str, torch.Tensor], kwargs: dict[str, Any], where: str = "weights"
+) -> Generator:
+    if not isinstance(kwargs, dict):
+        raise ValueError(f"{where}: the generator kwargs are not a mapping")
+    try:
+        model = Generator(**kwargs)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{where}: generator kwargs {kwargs} do not describe a Generator: {e}") from None
+    check_finite(state_dict, where)
+    try:
+        model.load_state_dict(state_dict)
+    except RuntimeError as e:
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        detail = " ".join(lines[1:3])[:300]
+        raise ValueError(f"{where}: weights do not fit the generator {kwargs}: {detail}") from None
     return model.eval()
 
 
@@ -99,7 +158,7 @@ def generator_from_checkpoint(
     if "generator" not in ckpt or "generator_kwargs" not in ckpt:
         raise ValueError(f"{where} is not an srgan training checkpoint (no generator / generator_kwargs)")
     state = ckpt["generator_ema"] if ema and ckpt.get("generator_ema") is not None else ckpt["generator"]
-    return _generator_from_state(state, ckpt["generator_kwargs"])
+    return _generator_from_state(state, ckpt["generator_kwargs"], where)
 
 
 def load_model(
@@ -120,14 +179,17 @@ def load_model(
             raise FileNotFoundError(
                 f"no model {name!r}: not a shipped name ({', '.join(SHIPPED)}) nor an existing file"
             )
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not a model file")
     if path.suffix == ".safetensors":
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        if "kwargs" not in meta:
-            raise ValueError(f"{path} has no 'kwargs' metadata: not an srgan generator file")
-        model = _generator_from_state(load_file(str(path)), json.loads(meta["kwargs"]))
-    else:
+        model = _generator_from_release(path)
+    elif path.suffix in (".pt", ".pth", ".ckpt") or zipfile.is_zipfile(path):
         model = generator_from_checkpoint(load_checkpoint(path), where=str(path))
+    else:
+        raise ValueError(
+            f"{path}: not a model file: expected an srgan .safetensors release file or a training checkpoint "
+            "(.pt), or a shipped name"
+        )
     if fast:
         from .fast import prepare_for_inference
 
@@ -135,11 +197,29 @@ def load_model(
     return model.to(device)
 
 
+def _generator_from_release(path: Path) -> Generator:
+    """A release file (safetensors with a 'kwargs' metadata entry) -> Generator; ValueError when it is not."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        state = load_file(str(path))
+    except Exception as e:  # safetensors raises its own SafetensorError for a bad header, OSError, ...
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(f"{path}: not a readable safetensors file ({first[:200]})") from None
+    if "kwargs" not in meta:
+        raise ValueError(f"{path} has no 'kwargs' metadata: not an srgan generator file")
+    try:
+        kwargs = json.loads(meta["kwargs"])
+    except json.JSONDecodeError:
+        raise ValueError(f"{path}: its 'kwargs' metadata is not JSON") from None
+    return _generator_from_state(state, kwargs, str(path))
+
+
 def interpolate_generators(g0: Generator, g1: Generator, alpha: float) -> Generator:
     """A new generator whose weights (and batch-norm statistics) are (1 - alpha) * g0 + alpha * g1: network
     interpolation (as in ESRGAN, Wang et al. 2018), a knob along the perception-distortion trade-off.
     alpha in [0, 1]; 0 gives g0's weights exactly, 1 gives g1's."""
-    if not 0.0 <= alpha <= 1.0:
+    if not (math.isfinite(alpha) and 0.0 <= alpha <= 1.0):
         raise ValueError(f"realism / alpha must be in [0, 1], got {alpha}")
     if g0.kwargs != g1.kwargs:
         raise ValueError(f"cannot interpolate generators of different shapes: {g0.kwargs} vs {g1.kwargs}")

@@ -85,7 +85,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from .checkpoint import load_checkpoint
     from .config import config_from_dict, make_config
-    from .train import train
+    from .train import NonFiniteLossError, train
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     flags = {
@@ -124,6 +124,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError, FileExistsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except NonFiniteLossError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     print(f"checkpoint: {path}")
     return 0
 
@@ -266,6 +269,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         results = evaluate_sets(
             model, dirs, scale=args.scale, device=args.device, progress=progress, protocol=args.protocol
         )
+    except KeyboardInterrupt:
+        print("\ninterrupted: nothing written (eval writes its table and --json once every set is scored)",
+              file=sys.stderr)  # fmt: skip
+        return 130
     except (ValueError, FileNotFoundError, FileExistsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -290,7 +297,10 @@ def fast_upscaler(model, *, fast: bool, precision: str, device: str):
 
     if fast:
         model = prepare_for_inference(model, device=device)
-    return lambda lr_img: upscale_tensor(model, lr_img, precision=precision, device=device).cpu()
+    # edge="zeros": eval scores the paper's network as it is, whatever the image size
+    return lambda lr_img: upscale_tensor(
+        model, lr_img, precision=precision, device=device, edge="zeros"
+    ).cpu()
 
 
 def add_eval_parser(sub) -> None:
@@ -330,9 +340,15 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
             models.append((f"realism-{realism:g}", load_realism_model(realism, device=args.device)))
         steps = [m[0] for m in models if isinstance(m, tuple)]
         curve = args.curve or (["srresnet", *steps, "srgan"] if steps else ())
-        results = benchmark(models, args.data, out, protocols=args.protocol, lpips_nets=lpips_nets,
-                            scale=args.scale, device=args.device, force=args.force,
-                            progress=not args.no_progress)  # fmt: skip
+        try:
+            results = benchmark(models, args.data, out, protocols=args.protocol, lpips_nets=lpips_nets,
+                                scale=args.scale, device=args.device, force=args.force,
+                                progress=not args.no_progress)  # fmt: skip
+        except KeyboardInterrupt:
+            made = sum(1 for _ in (out / "sr").glob("*/*/*.png")) if (out / "sr").is_dir() else 0
+            print(f"\ninterrupted: {made} SR images are in {out / 'sr'} (re-used by the next run); no tables "
+                  "written", file=sys.stderr)  # fmt: skip
+            return 130
         labels = list(results)
         crop_models = args.crop_models or [m for m in labels if m != "nearest"]
         figures = out / "figures"
@@ -406,6 +422,13 @@ def cmd_upscale(args: argparse.Namespace) -> int:
         print("error: --tile must be auto or a number >= 0 (0: no tiling); --tile-pad >= 0", file=sys.stderr)
         return 2
     tile = "auto" if args.tile == "auto" else (int(args.tile) or None)
+    if any(sep in args.suffix for sep in ("/", "\\", os.sep, "\0")) or args.suffix in (".", ".."):
+        print(f"error: --suffix {args.suffix!r} must not contain a path separator: outputs stay in -o",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    if args.max_pixels < 1:
+        print("error: --max-pixels must be a positive number of input pixels", file=sys.stderr)
+        return 2
     outdir = Path(args.output)
     files, input_errors = expand_inputs(args.inputs)
     for spec, reason in input_errors:
@@ -456,21 +479,30 @@ def cmd_upscale(args: argparse.Namespace) -> int:
         return 2
 
     written = failed = 0
-    for path, out in tqdm(jobs, desc="upscale", unit="img", disable=None):
-        if out.exists() and not args.force:
-            fail(path, f"output exists, left untouched: {out} (--force to overwrite)")
-            failed += 1
-            continue
-        try:
-            sr_img = upscale(model, open_image(path), tile=tile, tile_pad=args.tile_pad,
-                             precision=precision, device=device)  # fmt: skip
-            atomic_write(out, lambda tmp, img=sr_img: save_png(img, tmp))
-        except Exception as e:  # one bad file must not stop the others; it is reported and counted
-            reason = str(e) if isinstance(e, (OSError, ValueError)) else f"{type(e).__name__}: {e}"
-            fail(path, reason.splitlines()[0] if reason else type(e).__name__)
-            failed += 1
-        else:
-            written += 1
+    try:
+        for path, out in tqdm(jobs, desc="upscale", unit="img", disable=None):
+            if out.exists() and not args.force:
+                fail(path, f"output exists, left untouched: {out} (--force to overwrite)")
+                failed += 1
+                continue
+            try:
+                image = open_image(path, max_pixels=args.max_pixels)
+                if image.info.get("n_frames", 1) > 1:
+                    tqdm.write(f"warning: {path}: an animation of {image.info['n_frames']} frames: only the "
+                               "first frame is upscaled", file=sys.stderr)  # fmt: skip
+                sr_img = upscale(model, image, tile=tile, tile_pad=args.tile_pad,
+                                 precision=precision, device=device)  # fmt: skip
+                atomic_write(out, lambda tmp, img=sr_img: save_png(img, tmp))
+            except Exception as e:  # one bad file must not stop the others; it is reported and counted
+                known = isinstance(e, (OSError, ValueError, MemoryError))
+                reason = str(e) if known else f"{type(e).__name__}: {e}"
+                fail(path, reason.splitlines()[0] if reason else type(e).__name__)
+                failed += 1
+            else:
+                written += 1
+    except KeyboardInterrupt:  # atomic_write leaves no partial file; finished outputs stay
+        print(f"\ninterrupted: {written} of {len(jobs)} written to {outdir}", file=sys.stderr)
+        return 130
     failed += len(input_errors)
     print(f"{written} written to {outdir}" + (f", {failed} failed" if failed else ""), file=sys.stderr)
     return 1 if failed else 0
@@ -523,6 +555,7 @@ def load_inference_model(
 
 def add_upscale_parser(sub) -> None:
     from .checkpoint import DEFAULT_MODEL, SHIPPED
+    from .io import MAX_PIXELS
 
     p = sub.add_parser(
         "upscale",
@@ -556,6 +589,8 @@ def add_upscale_parser(sub) -> None:
         help="run the model as trained (no BN folding / fast generator / channels_last)",
     )
     p.add_argument("--suffix", default="", help="added to each output stem, e.g. _x4 (default none)")
+    p.add_argument("--max-pixels", type=int, default=MAX_PIXELS, metavar="N",
+                   help=f"refuse inputs over N pixels, before decoding (default {MAX_PIXELS:,})")  # fmt: skip
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.set_defaults(func=cmd_upscale)
 
@@ -623,7 +658,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    code = args.func(args)
+    try:
+        code = args.func(args)
+    except KeyboardInterrupt:  # verbs that write files write them atomically: nothing half-written is left
+        print(f"\ninterrupted: srgan {args.command} stopped", file=sys.stderr)
+        code = 130
     if argv is None and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         # A torchrun worker leaves without C++ static destructors: after a finished run, one of them
         # sometimes aborted a rank at exit (SIGABRT, "terminate called without an active exception";

@@ -6,6 +6,7 @@ CLI flags -> dataclasses.replace(PRESETS[name], **flags) -> __post_init__ valida
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 CONTENT_LOSSES = ("mse", "vgg22", "vgg54")
@@ -67,6 +68,14 @@ class TrainConfig:
         def bad(name: str, why: str):
             raise ValueError(f"TrainConfig.{name} = {getattr(self, name)!r}: {why}")
 
+        for f in dataclasses.fields(self):  # a mistyped or hostile value must not reach the loop
+            value = getattr(self, f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                bad(f.name, "must be a finite number")
+            if f.type in ("int", "int | None") and value is not None and (
+                isinstance(value, bool) or not isinstance(value, int)
+            ):
+                bad(f.name, "must be an integer")
         if self.content_loss not in CONTENT_LOSSES:
             bad("content_loss", f"must be one of {CONTENT_LOSSES}")
         if self.precision not in PRECISIONS:
@@ -83,8 +92,8 @@ class TrainConfig:
                 bad(name, "must be a positive integer")
         if self.num_workers < 0:
             bad("num_workers", "must be >= 0")
-        if not self.learning_rate > 0:
-            bad("learning_rate", "must be positive")
+        if not 0 < self.learning_rate <= 1:
+            bad("learning_rate", "must be in (0, 1] (the paper: 1e-4)")
         if not (0 <= self.beta1 < 1 and 0 <= self.beta2 < 1):
             bad("beta1", "beta1 and beta2 must be in [0, 1)")
         if self.scale not in (2, 4, 8):

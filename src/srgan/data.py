@@ -15,11 +15,14 @@ import numpy as np
 import torch
 from PIL import Image
 from torch.utils.data import Dataset, Sampler
+from tqdm import tqdm
 
 from .imresize import DEGRADATIONS
 from .io import IMAGE_EXTENSIONS, pil_to_rgb
 
 log = logging.getLogger(__name__)
+
+MAX_UNREADABLE = 0.05  # the largest share of undecodable training images that is skipped rather than fatal
 
 
 def find_images(dirs: tuple[str, ...] | list[str]) -> list[Path]:
@@ -39,7 +42,11 @@ class TrainCrops(Dataset):
     Within a batch the images are distinct: each epoch is a random permutation of the images (seeded by
     seed and epoch), cut into consecutive batches. With `world_size` > 1 (DDP), rank r takes its own slice
     of each global batch of world_size * batch_size distinct images.
-    Images smaller than the crop are skipped with a warning; `skipped` lists them.
+    Every image is decoded once when the dataset is made (kept in memory with `cache_images`). Images
+    smaller than the crop are skipped with a warning; so are images that cannot be decoded (damaged or
+    truncated files), each named in the log, as long as they are at most MAX_UNREADABLE of the files found;
+    more than that stops before training starts (a wrong or damaged folder). `skipped` lists both kinds,
+    `unreadable` the (path, reason) of the second.
     """
 
     def __init__(
@@ -64,21 +71,36 @@ class TrainCrops(Dataset):
         self.degrade = DEGRADATIONS[degradation]
         self.files: list[Path] = []
         self.skipped: list[Path] = []
-        for path in find_images(dirs):
-            try:
-                with Image.open(path) as img:  # reads the header only
-                    w, h = img.size
-            except Exception as e:  # unreadable files are skipped like small ones, and counted
-                log.warning("skipping unreadable training image %s: %s", path, e)
+        self.unreadable: list[tuple[Path, str]] = []
+        self._cache: dict[int, np.ndarray] = {}
+        found = find_images(dirs)
+        for path in tqdm(found, desc="checking training images", unit="img", disable=None, leave=False):
+            try:  # decoded whole once here, so that a damaged file cannot stop the run later
+                with Image.open(path) as img:
+                    arr = np.asarray(pil_to_rgb(img), dtype=np.uint8)
+            except Exception as e:  # PIL raises many types for damaged files
+                self.unreadable.append((path, str(e).splitlines()[0] if str(e) else type(e).__name__))
                 self.skipped.append(path)
                 continue
+            h, w = arr.shape[:2]
             if w < crop_size or h < crop_size:
                 self.skipped.append(path)
-            else:
-                self.files.append(path)
+                continue
+            if cache_images:
+                self._cache[len(self.files)] = arr
+            self.files.append(path)
+        for path, why in self.unreadable:
+            log.warning("skipping unreadable training image %s: %s", path, why)
+        if len(self.unreadable) > MAX_UNREADABLE * len(found):
+            raise ValueError(
+                f"{len(self.unreadable)} of {len(found)} training images in {list(dirs)} cannot be decoded "
+                f"(more than {MAX_UNREADABLE:.0%}; e.g. {self.unreadable[0][0]}: {self.unreadable[0][1]}): "
+                "repair or remove them"
+            )
         if self.skipped:
-            log.warning("skipped %d training image(s) smaller than %dx%d or unreadable (e.g. %s)",
-                        len(self.skipped), crop_size, crop_size, self.skipped[0])  # fmt: skip
+            log.warning("skipped %d training image(s): %d smaller than %dx%d, %d unreadable (e.g. %s)",
+                        len(self.skipped), len(self.skipped) - len(self.unreadable), crop_size, crop_size,
+                        len(self.unreadable), self.skipped[0])  # fmt: skip
         global_batch = batch_size * world_size
         if len(self.files) < global_batch:
             raise ValueError(
@@ -86,7 +108,6 @@ class TrainCrops(Dataset):
                 f"{global_batch} distinct images (batch_size x world_size)"
             )
         self.steps_per_epoch = len(self.files) // global_batch
-        self._cache: dict[int, np.ndarray] = {}
         self._perm_epoch, self._perm = -1, None
 
     def __len__(self) -> int:  # samples are addressed by step; this is one epoch's worth

@@ -6,6 +6,7 @@ Everything past this module is float32 RGB, NCHW (or CHW for one image), in [0, 
 from __future__ import annotations
 
 import glob
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,12 +77,19 @@ def pil_to_rgb(img: Image.Image) -> Image.Image:
 
 
 def read_image(path: str | Path, *, exif_transpose: bool = True) -> torch.Tensor:
-    """Read an image file as float32 RGB (3, H, W) in [0, 1]."""
-    with Image.open(path) as img:
-        img.load()
-        if exif_transpose:
-            img = ImageOps.exif_transpose(img)
-        return pil_to_tensor(pil_to_rgb(img))
+    """Read an image file as float32 RGB (3, H, W) in [0, 1]. A missing file raises FileNotFoundError; an
+    unreadable, truncated or damaged one a ValueError that names it."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if exif_transpose:
+                img = ImageOps.exif_transpose(img)
+            return pil_to_tensor(pil_to_rgb(img))
+    except FileNotFoundError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(f"{path}: cannot read the image ({reason})") from None
 
 
 def pil_to_tensor(img: Image.Image) -> torch.Tensor:
@@ -148,16 +156,43 @@ class ImageMeta:
         return "RGBA" if self.has_alpha else "RGB"
 
 
-def open_image(path: str | Path) -> Image.Image:
+# The largest input `open_image` decodes by default: 64 megapixels passes every camera photo of today (a
+# 61 MP full-frame sensor is 9504 x 6336) and refuses decompression bombs, small files that declare a huge
+# size (a 97 KB PNG can declare 10000 x 10000). Its x4 result is 1 gigapixel.
+MAX_PIXELS = 64_000_000
+
+
+def open_image(path: str | Path, *, max_pixels: int | None = MAX_PIXELS) -> Image.Image:
     """Open an image file, fully loaded and turned upright by its EXIF Orientation tag (the ICC profile
-    stays in `.info["icc_profile"]`). Raises ValueError for files PIL cannot identify, OSError for
-    truncated or unreadable ones."""
+    stays in `.info["icc_profile"]`; an animation's frame count in `.info["n_frames"]`, only its first frame
+    is loaded). The size declared in the header is checked against `max_pixels` before any pixel is decoded
+    (None: no limit). Raises ValueError for files PIL cannot identify or that are over the limit, OSError
+    for truncated or unreadable ones."""
     try:
-        with Image.open(path) as img:
-            img.load()
-            return ImageOps.exif_transpose(img)  # a loaded copy, rotated if the tag says so
+        with warnings.catch_warnings():  # our own limit replaces PIL's DecompressionBombWarning
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(path)
     except UnidentifiedImageError:
         raise ValueError("not an image, or a format PIL cannot read") from None
+    except Image.DecompressionBombError:
+        raise ValueError(
+            f"the image declares more than {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels: refused "
+            "before decoding (a decompression bomb, or far larger than a photo)"
+        ) from None
+    with img:
+        w, h = img.size
+        if max_pixels is not None and w * h > max_pixels:
+            raise ValueError(
+                f"{w}x{h} is {w * h / 1e6:.1f} megapixels, over the limit of {max_pixels / 1e6:g} "
+                "(refused before decoding; raise it with --max-pixels, or max_pixels= in Python)"
+            )
+        n_frames = getattr(img, "n_frames", 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img.load()
+        out = ImageOps.exif_transpose(img)  # a loaded copy, rotated if the tag says so
+    out.info["n_frames"] = n_frames
+    return out
 
 
 def _icc_for(icc: bytes | None, gray: bool) -> bytes | None:

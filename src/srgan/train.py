@@ -36,6 +36,14 @@ from .upscale import resolve_device
 log = logging.getLogger(__name__)
 
 
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or infinite: the run stopped; the checkpoint on disk is the last finite one."""
+
+
+def format_losses(metrics: dict[str, torch.Tensor]) -> str:
+    return ", ".join(f"{k} {float(v):.4g}" for k, v in metrics.items())
+
+
 def autocast(device: torch.device, precision: str):
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
 
@@ -127,7 +135,13 @@ def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
 
 
 def rng_state() -> dict:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """The RNG states as tensors and plain data (what `torch.load(weights_only=True)` reads back)."""
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)],
+        "python": random.getstate(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -135,7 +149,9 @@ def rng_state() -> dict:
 
 def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
+    kind, keys, pos, has_gauss, gauss = state["numpy"]  # keys: a tensor, or an ndarray in older checkpoints
+    keys = keys.numpy() if isinstance(keys, torch.Tensor) else np.asarray(keys)
+    np.random.set_state((kind, keys.astype(np.uint32), pos, has_gauss, gauss))
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -190,6 +206,18 @@ def open_tensorboard(out_dir: Path):
     return SummaryWriter(str(out_dir / "tb"))
 
 
+def check_inputs(cfg: TrainConfig) -> None:
+    """Every folder the run will read, checked before step 1 (a mistyped --val must not cost the steps up
+    to the first validation): FileNotFoundError / ValueError with a one-line message."""
+    from .evaluate import check_data_dir, list_pairs
+
+    for folder in cfg.train_dirs:
+        if not Path(folder).is_dir():
+            raise FileNotFoundError(f"training folder not found: {folder}")
+    if cfg.val_dir is not None:
+        list_pairs(check_data_dir(cfg.val_dir), cfg.scale)
+
+
 def train(cfg: TrainConfig, *, resume: str | Path | None = None) -> Path:
     """Train per `cfg`; returns the path of the final checkpoint (out_dir/last.pt).
 
@@ -214,8 +242,8 @@ def _train(cfg: TrainConfig, resume: str | Path | None, rank: int, world_size: i
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick its fastest conv kernels
     out_dir = Path(cfg.out_dir)
+    check_inputs(cfg)
     if is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
         if resume is None and (out_dir / "last.pt").exists():
             raise FileExistsError(
                 f"{out_dir / 'last.pt'} exists: pass --resume {out_dir / 'last.pt'} to continue that run, "
@@ -300,7 +328,8 @@ def _train(cfg: TrainConfig, resume: str | Path | None, rank: int, world_size: i
         d_for_g = compiled(unwrap(discriminator), cfg.compile_mode)
 
     writer = None
-    if is_main:
+    if is_main:  # the run folder is made only now, once every input has been read
+        out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
         if cfg.tensorboard:
             writer = open_tensorboard(out_dir)
@@ -326,6 +355,8 @@ def _train(cfg: TrainConfig, resume: str | Path | None, rank: int, world_size: i
         discriminator.train()
     bar = tqdm(total=cfg.steps, initial=start_step, disable=not is_main, desc=cfg.preset, dynamic_ncols=True)
     step, t0 = start_step, time.perf_counter()
+    saved_step = start_step if resume is not None else None  # the step of the checkpoint on disk
+    bad_step = torch.tensor(-1, device=device)  # the first step whose loss was not finite (-1: none yet)
     for lr_img, hr_img in loader:
         lr_img = lr_img.to(device, non_blocking=True)
         hr_img = hr_img.to(device, non_blocking=True)
@@ -354,6 +385,24 @@ def _train(cfg: TrainConfig, resume: str | Path | None, rank: int, world_size: i
         if world_size > 1 and cfg.max_seconds is not None:  # ranks agree, on logging steps (one sync there)
             out_of_time = step % cfg.log_every == 0 and any_rank(out_of_time, device)
         last = step == cfg.steps or out_of_time
+        # A non-finite loss stops the run before anything is logged, validated or saved from it. On CPU
+        # every step is checked (reading a flag costs nothing there); on a GPU only the steps that log, save
+        # or validate (each check waits for the device), which still keeps NaN weights out of checkpoints.
+        finite_now = torch.isfinite(torch.stack([v.float() for v in metrics.values()])).all()
+        bad_step = torch.where((bad_step < 0) & ~finite_now, step, bad_step)
+        check = device.type == "cpu" or last or any(
+            step % every == 0 for every in (cfg.log_every, cfg.ckpt_every, cfg.val_every)
+        )
+        if check and (any_rank(bool(bad_step >= 0), device) if world_size > 1 else bool(bad_step >= 0)):
+            bar.close()
+            if writer is not None:
+                writer.close()
+            kept = f"{out_dir / 'last.pt'} (step {saved_step}) is kept" if saved_step is not None else (
+                "no checkpoint was written")  # fmt: skip
+            raise NonFiniteLossError(
+                f"the loss became NaN or infinite at step {int(bad_step)} ({format_losses(metrics)}): "
+                f"training stopped and {kept}; try a lower --learning-rate"
+            )
 
         if is_main and (step % cfg.log_every == 0 or last):
             metrics = {k: v.item() for k, v in metrics.items()}
@@ -373,6 +422,7 @@ def _train(cfg: TrainConfig, resume: str | Path | None, rank: int, world_size: i
             snapshot(step)
         if is_main and (step % cfg.ckpt_every == 0 or last):
             save(step)
+            saved_step = step
         if out_of_time:
             log.info("time limit of %.0f s reached at step %d of %d: stopped, checkpoint saved",
                      cfg.max_seconds, step, cfg.steps)  # fmt: skip
@@ -425,6 +475,6 @@ def validate(generator, cfg, device, step, writer, bar, lr_img, hr_img, tag: str
         grid = torch.cat(
             [up, sr.clamp(0, 1), (hr_img[:n].float() + 1) / 2], dim=3
         )  # LR | SR | HR side by side
-        writer.add_images(f"samples/{tag}_lr_sr_hr", grid.cpu(), step)
+        writer.add_images("samples/lr_sr_hr" if tag == "val" else f"samples/{tag}_lr_sr_hr", grid.cpu(), step)
     generator.train(was_training)
     return result["psnr"]
