@@ -17,9 +17,8 @@ from pathlib import Path
 import torch
 from upscale import REPO, default_results_path, device_name
 
-from srgan.checkpoint import load_model
-from srgan.cli import fast_upscaler
 from srgan.evaluate import check_data_dir, evaluate_sets
+from srgan.zoo import load_model
 
 RUNS = {"plain fp32": (False, "fp32"), "fast fp32": (True, "fp32"),
         "plain bf16": (False, "bf16"), "fast bf16": (True, "bf16")}  # fmt: skip
@@ -41,10 +40,8 @@ def main() -> None:
     base = None
     print(f"{name}, torch {torch.__version__}, model {args.model}, {data.name}")
     for label, (fast, precision) in RUNS.items():
-        model = load_model(args.model)  # plain fp32: the Generator itself, as `srgan eval` runs it
-        if fast or precision != "fp32":
-            model = fast_upscaler(model, fast=fast, precision=precision, device="cpu")
-        row = evaluate_sets(model, [data], device="cpu", progress=False)[data.name]
+        model = load_model(args.model, fast=fast)  # plain: the Generator itself, as `srgan eval` runs it
+        row = evaluate_sets(model, [data], device="cpu", precision=precision, progress=False)[data.name]
         base = row["psnr"] if base is None else base
         flags = (" --fast" if fast else "") + (" --precision bf16" if precision == "bf16" else "")
         results["runs"][label] = {

@@ -74,9 +74,8 @@ def peak_rss_mb() -> float:
 
 def worker(args: argparse.Namespace) -> None:
     """One configuration at one size, in this (fresh) process; prints one JSON line."""
-    from srgan.checkpoint import load_model
-    from srgan.cli import resolve_precision
     from srgan.upscale import upscale
+    from srgan.zoo import load_model, resolve_precision
 
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -176,8 +175,8 @@ def main() -> None:
         [str(REPO / "src"), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}  # fmt: skip
     onnx_path = None
     if "onnxruntime" in configs:
-        from srgan.checkpoint import load_model
         from srgan.onnx_export import export_onnx
+        from srgan.zoo import load_model
 
         onnx_path = export_onnx(load_model(args.model), Path(tempfile.mkdtemp()) / "model.onnx")
     print(f"{name}, torch {torch.__version__}, model {args.model}")

@@ -15,9 +15,9 @@ import json
 import os
 from pathlib import Path
 
-from srgan.checkpoint import load_model
 from srgan.evaluate import evaluate
 from srgan.upscale import upscale_tensor
+from srgan.zoo import load_model
 
 
 def main() -> None:

@@ -38,14 +38,9 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 from stage_gpu import INT8_NAME, dequantize_int8  # noqa: E402
 
-from srgan.checkpoint import (  # noqa: E402
-    SHIPPED,
-    WEIGHTS_DIR,
-    generator_from_checkpoint,
-    load_checkpoint,
-    save_generator,
-)
+from srgan.checkpoint import generator_from_checkpoint, load_checkpoint, save_generator  # noqa: E402
 from srgan.vgg_weights import FORMAT  # noqa: E402
+from srgan.zoo import SHIPPED, WEIGHTS_DIR  # noqa: E402
 
 T0 = time.monotonic()
 failed: list[str] = []  # runs that exited with an error

@@ -13,7 +13,7 @@ from PIL import Image
 
 from srgan import benchmark as bm
 from srgan import checkpoint as ckpt
-from srgan.checkpoint import interpolate_generators, save_generator
+from srgan.checkpoint import save_generator
 from srgan.cli import main
 from srgan.evaluate import PAPER_TABLE2, bicubic_upscale
 from srgan.imresize import bicubic_degrade
@@ -21,6 +21,7 @@ from srgan.io import read_image, write_image
 from srgan.lpips import load_lpips
 from srgan.metrics import psnr, ssim
 from srgan.models import Generator
+from srgan.zoo import interpolate_generators
 
 
 def _set(folder, n, *, with_lr, seed, gray_first=False):

@@ -4,9 +4,10 @@ import stat
 import torch
 from safetensors import safe_open
 
-from srgan.checkpoint import load_model, save_checkpoint
+from srgan.checkpoint import save_checkpoint
 from srgan.cli import main
 from srgan.models import Generator
+from srgan.zoo import load_model
 
 
 def test_params_prints_the_papers_counts(capsys):

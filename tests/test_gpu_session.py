@@ -18,8 +18,8 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 from stage_gpu import INT8_NAME, dequantize_int8, pick_subset, quantize_int8, working_tree_bytes  # noqa: E402
 
-from srgan.checkpoint import load_model  # noqa: E402
 from srgan.models import VGG19Features  # noqa: E402
+from srgan.zoo import load_model  # noqa: E402
 
 
 def test_int8_round_trip_is_within_half_a_step():

@@ -22,11 +22,12 @@ import torch
 from PIL import Image
 from safetensors.torch import save_file
 
-from srgan.checkpoint import load_model, save_checkpoint, save_generator
+from srgan.checkpoint import save_checkpoint, save_generator
 from srgan.cli import main
 from srgan.config import make_config
 from srgan.models import Generator
 from srgan.upscale import upscale
+from srgan.zoo import load_model
 
 TINY_TRAIN = ["--num-blocks", "1", "--channels", "8", "--crop-size", "32", "--batch-size", "2",
               "--log-every", "1", "--ckpt-every", "1"]  # fmt: skip

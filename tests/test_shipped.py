@@ -9,11 +9,11 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from srgan.checkpoint import DEFAULT_MODEL, SHIPPED, WEIGHTS_DIR, load_model, load_realism_model
 from srgan.cli import build_parser
 from srgan.evaluate import evaluate, list_pairs, load_pair
 from srgan.lpips import load_lpips
 from srgan.models import Generator, count_parameters
+from srgan.zoo import DEFAULT_MODEL, SHIPPED, WEIGHTS_DIR, load_model, load_realism_model
 
 
 @functools.cache

@@ -7,9 +7,10 @@ import torch
 from PIL import Image
 
 from srgan.checkpoint import load_checkpoint, save_generator
-from srgan.cli import main, resolve_precision
-from srgan.fast import cpu_supports_bf16
+from srgan.cli import main
+from srgan.hardware import cpu_supports_bf16
 from srgan.models import Generator
+from srgan.zoo import resolve_precision
 
 
 def test_resolve_precision():

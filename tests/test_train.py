@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from srgan.checkpoint import atomic_write, load_checkpoint, load_model, save_checkpoint
+from srgan.checkpoint import atomic_write, load_checkpoint, save_checkpoint
 from srgan.config import PRESETS, make_config
 from srgan.train import train
+from srgan.zoo import load_model
 
 TINY = dict(num_blocks=1, channels=8, d_channels=8, crop_size=32, batch_size=2, vgg_source="random",
             log_every=1, ckpt_every=2, tensorboard=False)  # fmt: skip

@@ -31,7 +31,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from .checkpoint import SHIPPED, WEIGHTS_DIR, atomic_write
+from .checkpoint import atomic_write
 from .evaluate import (
     PAPER_METHODS,
     PAPER_TABLE2,
@@ -42,6 +42,7 @@ from .evaluate import (
     make_upscaler,
 )
 from .io import read_image, write_image
+from .zoo import SHIPPED, WEIGHTS_DIR
 
 LPIPS_NETS = ("alex", "vgg")
 METRIC_TITLES = {"psnr": "PSNR (dB)", "ssim": "SSIM", "lpips_alex": "LPIPS-Alex", "lpips_vgg": "LPIPS-VGG"}

@@ -1,4 +1,4 @@
-"""Self-describing checkpoints and the shipped generators.
+"""Self-describing checkpoints and release files: what is written, and how it is read back safely.
 
 Training checkpoints (`.pt`) hold everything needed to resume exactly: weights of G (and D), their
 constructor kwargs, the resolved TrainConfig, the step, optimizer states and RNG states. Released
@@ -9,10 +9,7 @@ Files are written atomically: to a temporary file in the same folder, then renam
 from __future__ import annotations
 
 import json
-import math
-import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -22,44 +19,11 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from .io import atomic_write
 from .models import Generator
 
-WEIGHTS_DIR = Path(__file__).parent / "weights"
-
-# Shipped generators: name -> file in srgan/weights/ (model cards beside them): "srresnet" is the
-# PSNR-oriented SRResNet-MSE, "srgan" the SRGAN-VGG54 fine-tuned from it, the default of `srgan upscale`;
-# the other three are the remaining variants of the paper's Table 1 (stored as float16, loaded as float32).
-SHIPPED = {
-    "srresnet": "srresnet_mse_interim.safetensors",
-    "srgan": "srgan_vgg54_interim.safetensors",
-    "srresnet-vgg22": "srresnet_vgg22_interim.safetensors",
-    "srgan-mse": "srgan_mse_interim.safetensors",
-    "srgan-vgg22": "srgan_vgg22_interim.safetensors",
-}
-DEFAULT_MODEL = "srgan"
-
-
-def atomic_write(path: str | Path, write_fn) -> None:
-    """Call write_fn(tmp_path), then rename tmp_path over `path` (never leaves a half-written file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        write_fn(tmp)
-        # mkstemp makes 0600 (and some writers, safetensors' among them, re-create the file): give it the
-        # permissions open() would
-        os.chmod(tmp, 0o666 & ~umask)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
+__all__ = ["atomic_write", "save_checkpoint", "load_checkpoint", "save_generator", "load_generator_file",
+           "generator_from_checkpoint", "generator_from_state", "check_finite"]  # fmt: skip
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     atomic_write(path, lambda tmp: torch.save(state, tmp))
@@ -130,7 +94,7 @@ def check_finite(state_dict: dict[str, torch.Tensor], where: str) -> None:
         )
 
 
-def _generator_from_state(
+def generator_from_state(
     state_dict: dict[str, torch.Tensor], kwargs: dict[str, Any], where: str = "weights"
 ) -> Generator:
     if not isinstance(kwargs, dict):
@@ -158,43 +122,25 @@ def generator_from_checkpoint(
     if "generator" not in ckpt or "generator_kwargs" not in ckpt:
         raise ValueError(f"{where} is not an srgan training checkpoint (no generator / generator_kwargs)")
     state = ckpt["generator_ema"] if ema and ckpt.get("generator_ema") is not None else ckpt["generator"]
-    return _generator_from_state(state, ckpt["generator_kwargs"], where)
+    return generator_from_state(state, ckpt["generator_kwargs"], where)
 
 
-def load_model(
-    name_or_path: str | Path, device: str | torch.device = "cpu", *, fast: bool = False
-) -> Generator:
-    """A generator in eval mode from a shipped name (see SHIPPED), a .safetensors release file, or a
-    training checkpoint (.pt) written by `srgan train`. With `fast=True`, its inference form
-    (`srgan.fast.prepare_for_inference`: BN folded, channels_last; same outputs within 1e-5), for upscaling
-    only (it cannot be trained or saved as a release file)."""
-    name = str(name_or_path)
-    if name in SHIPPED:
-        path = WEIGHTS_DIR / SHIPPED[name]
-        if not path.exists():
-            raise FileNotFoundError(f"shipped weights for {name!r} are missing: {path}")
-    else:
-        path = Path(name)
-        if not path.exists():
-            raise FileNotFoundError(
-                f"no model {name!r}: not a shipped name ({', '.join(SHIPPED)}) nor an existing file"
-            )
+def load_generator_file(path: str | Path) -> Generator:
+    """A generator (eval mode, CPU) from a .safetensors release file or a training checkpoint (.pt) written
+    by `srgan train` (its EMA when it kept one). ValueError, with the file named, for anything else."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such model file: {path}")
     if path.is_dir():
         raise ValueError(f"{path} is a folder, not a model file")
     if path.suffix == ".safetensors":
-        model = _generator_from_release(path)
-    elif path.suffix in (".pt", ".pth", ".ckpt") or zipfile.is_zipfile(path):
-        model = generator_from_checkpoint(load_checkpoint(path), where=str(path))
-    else:
-        raise ValueError(
-            f"{path}: not a model file: expected an srgan .safetensors release file or a training checkpoint "
-            "(.pt), or a shipped name"
-        )
-    if fast:
-        from .fast import prepare_for_inference
-
-        return prepare_for_inference(model, device=device)
-    return model.to(device)
+        return _generator_from_release(path)
+    if path.suffix in (".pt", ".pth", ".ckpt") or zipfile.is_zipfile(path):
+        return generator_from_checkpoint(load_checkpoint(path), where=str(path))
+    raise ValueError(
+        f"{path}: not a model file: expected an srgan .safetensors release file or a training checkpoint "
+        "(.pt), or a shipped name"
+    )
 
 
 def _generator_from_release(path: Path) -> Generator:
@@ -212,27 +158,4 @@ def _generator_from_release(path: Path) -> Generator:
         kwargs = json.loads(meta["kwargs"])
     except json.JSONDecodeError:
         raise ValueError(f"{path}: its 'kwargs' metadata is not JSON") from None
-    return _generator_from_state(state, kwargs, str(path))
-
-
-def interpolate_generators(g0: Generator, g1: Generator, alpha: float) -> Generator:
-    """A new generator whose weights (and batch-norm statistics) are (1 - alpha) * g0 + alpha * g1: network
-    interpolation (as in ESRGAN, Wang et al. 2018), a knob along the perception-distortion trade-off.
-    alpha in [0, 1]; 0 gives g0's weights exactly, 1 gives g1's."""
-    if not (math.isfinite(alpha) and 0.0 <= alpha <= 1.0):
-        raise ValueError(f"realism / alpha must be in [0, 1], got {alpha}")
-    if g0.kwargs != g1.kwargs:
-        raise ValueError(f"cannot interpolate generators of different shapes: {g0.kwargs} vs {g1.kwargs}")
-    s0, s1 = g0.state_dict(), g1.state_dict()
-    mixed = {}
-    for key, w0 in s0.items():
-        w1 = s1[key].to(w0.device)
-        # torch.lerp is exact at the ends (start + 0 * diff, end - 0 * diff); BN's integer counter is g1's
-        mixed[key] = torch.lerp(w0, w1, alpha) if w0.is_floating_point() else w1.clone()
-    return _generator_from_state(mixed, g0.kwargs).to(next(g0.parameters()).device)
-
-
-def load_realism_model(realism: float, device: str | torch.device = "cpu") -> Generator:
-    """The shipped SRResNet (realism 0, PSNR-oriented) and SRGAN (realism 1, photo-realistic) generators,
-    interpolated weight by weight (`interpolate_generators`)."""
-    return interpolate_generators(load_model("srresnet", device), load_model("srgan", device), realism)
+    return generator_from_state(state, kwargs, str(path))

@@ -195,7 +195,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     kwargs and provenance."""
     from pathlib import Path
 
-    from .checkpoint import SHIPPED, generator_from_checkpoint, load_checkpoint, load_model, save_generator
+    from .checkpoint import generator_from_checkpoint, load_checkpoint, save_generator
+    from .zoo import SHIPPED, load_model
 
     out = Path(args.out)
     fmt = args.format or ("onnx" if out.suffix == ".onnx" else "safetensors")
@@ -255,20 +256,17 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from .checkpoint import atomic_write, load_model
+    from .checkpoint import atomic_write
     from .evaluate import BASELINES, check_data_dir, evaluate_sets, format_table
+    from .zoo import load_model
 
     try:
         dirs = [check_data_dir(d) for d in args.data]
         if args.json and Path(args.json).exists() and not args.force:
             raise FileExistsError(f"{args.json} already exists: pass --force to overwrite it")
-        model = args.model if args.model in BASELINES else load_model(args.model, device=args.device)
-        if args.model not in BASELINES and (args.fast or args.precision != "fp32"):
-            model = fast_upscaler(model, fast=args.fast, precision=args.precision, device=args.device)
-        progress = not args.no_progress
-        results = evaluate_sets(
-            model, dirs, scale=args.scale, device=args.device, progress=progress, protocol=args.protocol
-        )
+        model = args.model if args.model in BASELINES else load_model(args.model, args.device, fast=args.fast)
+        results = evaluate_sets(model, dirs, scale=args.scale, device=args.device, protocol=args.protocol,
+                                precision=args.precision, progress=not args.no_progress)  # fmt: skip
     except KeyboardInterrupt:
         print("\ninterrupted: nothing written (eval writes its table and --json once every set is scored)",
               file=sys.stderr)  # fmt: skip
@@ -288,19 +286,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
         atomic_write(args.json, lambda tmp: Path(tmp).write_text(text))
         print(f"wrote {args.json}")
     return 0
-
-
-def fast_upscaler(model, *, fast: bool, precision: str, device: str):
-    """An evaluate() upscaler running `model` (or its fast inference form) at `precision`, whole images."""
-    from .fast import prepare_for_inference
-    from .upscale import upscale_tensor
-
-    if fast:
-        model = prepare_for_inference(model, device=device)
-    # edge="zeros": eval scores the paper's network as it is, whatever the image size
-    return lambda lr_img: upscale_tensor(
-        model, lr_img, precision=precision, device=device, edge="zeros"
-    ).cpu()
 
 
 def add_eval_parser(sub) -> None:
@@ -329,7 +314,8 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .benchmark import benchmark, crop_figure, parse_crop, perception_distortion_figure
-    from .checkpoint import atomic_write, load_realism_model
+    from .checkpoint import atomic_write
+    from .zoo import load_realism_model
 
     out = Path(args.out)
     lpips_nets = [] if args.lpips == ["none"] else args.lpips
@@ -405,157 +391,41 @@ def add_benchmark_parser(sub) -> None:
 
 
 def cmd_upscale(args: argparse.Namespace) -> int:
-    """Upscale image files into OUTDIR/<stem><suffix>.png. Exit 0 if all were written, 1 if any input
-    failed or was skipped (message per file, the rest still run), 2 if nothing could start."""
-    from pathlib import Path
-
-    from tqdm import tqdm
-
-    from .checkpoint import DEFAULT_MODEL, atomic_write
-    from .io import expand_inputs, open_image, save_png
-    from .upscale import resolve_device, upscale
-
-    def fail(path, reason) -> None:
-        tqdm.write(f"error: {path}: {reason}", file=sys.stderr)
+    """Upscale image files into OUTDIR/<stem><suffix>.png (`srgan.batch.upscale_files`). Exit 0 if all were
+    written, 1 if any input failed or was skipped (message per file, the rest still run), 2 if nothing could
+    start, 130 on Ctrl-C."""
+    from .batch import Interrupted, PlanError, upscale_files
 
     if args.tile != "auto" and (not args.tile.isdigit() or (args.tile_pad is not None and args.tile_pad < 0)):
         print("error: --tile must be auto or a number >= 0 (0: no tiling); --tile-pad >= 0", file=sys.stderr)
         return 2
     tile = "auto" if args.tile == "auto" else (int(args.tile) or None)
-    if any(sep in args.suffix for sep in ("/", "\\", os.sep, "\0")) or args.suffix in (".", ".."):
-        print(f"error: --suffix {args.suffix!r} must not contain a path separator: outputs stay in -o",
-              file=sys.stderr)  # fmt: skip
-        return 2
-    if args.max_pixels < 1:
-        print("error: --max-pixels must be a positive number of input pixels", file=sys.stderr)
-        return 2
-    outdir = Path(args.output)
-    files, input_errors = expand_inputs(args.inputs)
-    for spec, reason in input_errors:
-        fail(spec, reason)
-    # Plan every output first: two inputs sharing an output, or an output that is an input, stop the run
-    # before anything is written (checked case-insensitively, as on macOS and Windows file systems).
-    jobs = [(path, outdir / f"{path.stem}{args.suffix}.png") for path in files]
-    inputs = {path.resolve() for path in files}
-    by_name: dict[str, list[Path]] = {}
-    for path, out in jobs:
-        by_name.setdefault(str(out.resolve()).casefold(), []).append(path)
-    clashes = [paths for paths in by_name.values() if len(paths) > 1]
-    for paths in clashes:
-        names = ", ".join(str(p) for p in paths)
-        print(
-            f"error: {names} would all be written to {outdir / (paths[0].stem + args.suffix)}.png: "
-            "rename them or run them separately with different -o or --suffix",
-            file=sys.stderr,
-        )
-    overwrite_input = [path for path, out in jobs if out.resolve() in inputs]
-    for path in overwrite_input:
-        print(
-            f"error: {path}: its output would overwrite an input: choose another -o or a --suffix",
-            file=sys.stderr,
-        )
-    if clashes or overwrite_input:
-        return 2
-    if not jobs:
-        print("error: no input images", file=sys.stderr)
-        return 2
     try:
-        ort_auto = args.backend == "onnxruntime" and args.device == "auto"
-        device = resolve_device("cpu" if ort_auto else args.device)
-        precision = resolve_precision(args.precision, device, backend=args.backend)
-        if precision == "fp16" and device.type != "cuda":
-            raise ValueError("--precision fp16 needs a CUDA device; on CPU use bf16 or fp32")
-        if args.backend == "onnxruntime" and (device.type != "cpu" or precision != "fp32"):
-            raise ValueError("--backend onnxruntime runs fp32 on CPU: use --device cpu --precision fp32")
+        result = upscale_files(
+            args.inputs, args.output, model=args.model, realism=args.realism, backend=args.backend,
+            device=args.device, precision=args.precision, plain=args.plain, tile=tile, tile_pad=args.tile_pad,
+            suffix=args.suffix, force=args.force, max_pixels=args.max_pixels,
+        )  # fmt: skip
+    except PlanError as e:
+        for problem in e.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
     except (ValueError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    try:
-        model = load_inference_model(args.model, backend=args.backend, device=device, plain=args.plain,
-                                     realism=args.realism)  # fmt: skip
-    except (ImportError, ValueError, OSError, RuntimeError) as e:
-        what = f"realism {args.realism}" if args.realism is not None else repr(args.model or DEFAULT_MODEL)
-        print(f"error: cannot load model {what}: {e}", file=sys.stderr)
-        return 2
-
-    written = failed = 0
-    try:
-        for path, out in tqdm(jobs, desc="upscale", unit="img", disable=None):
-            if out.exists() and not args.force:
-                fail(path, f"output exists, left untouched: {out} (--force to overwrite)")
-                failed += 1
-                continue
-            try:
-                image = open_image(path, max_pixels=args.max_pixels)
-                if image.info.get("n_frames", 1) > 1:
-                    tqdm.write(f"warning: {path}: an animation of {image.info['n_frames']} frames: only the "
-                               "first frame is upscaled", file=sys.stderr)  # fmt: skip
-                sr_img = upscale(model, image, tile=tile, tile_pad=args.tile_pad,
-                                 precision=precision, device=device)  # fmt: skip
-                atomic_write(out, lambda tmp, img=sr_img: save_png(img, tmp))
-            except Exception as e:  # one bad file must not stop the others; it is reported and counted
-                known = isinstance(e, (OSError, ValueError, MemoryError))
-                reason = str(e) if known else f"{type(e).__name__}: {e}"
-                fail(path, reason.splitlines()[0] if reason else type(e).__name__)
-                failed += 1
-            else:
-                written += 1
-    except KeyboardInterrupt:  # atomic_write leaves no partial file; finished outputs stay
-        print(f"\ninterrupted: {written} of {len(jobs)} written to {outdir}", file=sys.stderr)
+    except Interrupted as e:
+        print(f"\ninterrupted: {len(e.result.written)} of {e.result.total} written to {args.output}",
+              file=sys.stderr)  # fmt: skip
         return 130
-    failed += len(input_errors)
-    print(f"{written} written to {outdir}" + (f", {failed} failed" if failed else ""), file=sys.stderr)
+    failed = len(result.failed)
+    print(f"{len(result.written)} written to {args.output}" + (f", {failed} failed" if failed else ""),
+          file=sys.stderr)  # fmt: skip
     return 1 if failed else 0
 
 
-AUTO_PRECISION_HELP = "bf16 on CPUs with native bf16 (AVX512-BF16 / AMX), else fp32"
-
-
-def resolve_precision(precision: str, device, *, backend: str = "torch") -> str:
-    """--precision auto -> bf16 on a CPU with native bf16 (Set5 PSNR change measured at -0.0097 dB with the
-    shipped srresnet, under the 0.01 dB bound), else fp32 (GPU fp16/bf16 quality not measured yet)."""
-    from .fast import cpu_supports_bf16
-
-    if precision != "auto":
-        return precision
-    return "bf16" if backend == "torch" and device.type == "cpu" and cpu_supports_bf16() else "fp32"
-
-
-def load_inference_model(
-    name: str | None, *, backend: str, device, plain: bool = False, realism: float | None = None
-):
-    """The model `srgan upscale` runs: the fast inference form of `name` (torch; the shipped default when
-    None), its plain Generator (--plain), or an ONNX Runtime session (a .onnx file, or the model exported to
-    a temporary file). With `realism`, the shipped srresnet and srgan interpolated (`name` must be None)."""
-    import tempfile
-    from pathlib import Path
-
-    from .checkpoint import DEFAULT_MODEL, load_model, load_realism_model
-    from .fast import prepare_for_inference
-
-    if realism is not None:
-        if name is not None:
-            raise ValueError("--realism mixes the shipped srresnet and srgan: leave out --model")
-        generator = load_realism_model(realism)
-    elif Path(name or DEFAULT_MODEL).suffix == ".onnx":
-        if backend != "onnxruntime":
-            raise ValueError("a .onnx model needs --backend onnxruntime")
-        from .onnx_export import OnnxGenerator
-
-        return OnnxGenerator(name)
-    else:
-        generator = load_model(name or DEFAULT_MODEL)
-    if backend == "onnxruntime":
-        from .onnx_export import OnnxGenerator, export_onnx
-
-        with tempfile.TemporaryDirectory() as tmp:
-            return OnnxGenerator(export_onnx(generator, Path(tmp) / "model.onnx"))
-    return generator.to(device) if plain else prepare_for_inference(generator, device=device)
-
-
 def add_upscale_parser(sub) -> None:
-    from .checkpoint import DEFAULT_MODEL, SHIPPED
     from .io import MAX_PIXELS
+    from .zoo import AUTO_PRECISION_HELP, DEFAULT_MODEL, SHIPPED
 
     p = sub.add_parser(
         "upscale",

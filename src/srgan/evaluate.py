@@ -8,9 +8,8 @@ under one of the evaluation protocols of `srgan.protocols` (`default`, `matlab`,
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -60,49 +59,44 @@ def bicubic_upscale(lr_img: torch.Tensor, scale: int = 4) -> torch.Tensor:
     return imresize(lr_u8, scale, quantize=True).to(torch.float32) / 255
 
 
-@contextlib.contextmanager
-def _eval_mode(module: nn.Module) -> Iterator[None]:
-    """Eval mode and no autograd for the duration; the module's previous train/eval mode is restored."""
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        module.train(was_training)
-
-
-def _generator_upscaler(generator: nn.Module, device: torch.device) -> Upscaler:
-    def run(lr_img: torch.Tensor) -> torch.Tensor:
-        with _eval_mode(generator):
-            out = generator(lr_img.to(device))  # [-1, 1]
-        return ((out.float() + 1) / 2).cpu()
-
-    return run
-
-
 def make_upscaler(
-    model: str | nn.Module | Upscaler, *, scale: int = 4, device: str | torch.device = "cpu"
+    model: str | nn.Module | Upscaler,
+    *,
+    scale: int = 4,
+    device: str | torch.device = "cpu",
+    precision: str = "fp32",
 ) -> Upscaler:
     """Turn what `evaluate` accepts into an LR [0, 1] -> SR [0, 1] function on (1, 3, h, w) tensors.
 
     model: "nearest" or "bicubic"; any other string is a shipped name or a checkpoint path for
-    `srgan.checkpoint.load_model`; an `nn.Module` is treated as a Generator (output in [-1, 1]; it is moved
-    to `device` and run in eval mode under no_grad, its train/eval mode restored afterwards); any other
-    callable is used as is and must return SR in [0, 1].
+    `srgan.zoo.load_model`; an `nn.Module` is treated as a Generator (output in [-1, 1]) and run through
+    `srgan.upscale.upscale_tensor`, the one inference path, on `device` at `precision`: the whole image at
+    once with the network's own zero padding (edge="zeros"), as the paper scores it, in eval mode (its
+    train/eval mode restored afterwards); any other callable is used as is and must return SR in [0, 1].
     """
+    from .upscale import upscale_tensor
+
     if isinstance(model, str):
         if model == "nearest":
             return lambda lr_img: nearest_upscale(lr_img, scale)
         if model == "bicubic":
             return lambda lr_img: bicubic_upscale(lr_img, scale)
-        from .checkpoint import load_model
+        from .zoo import load_model
 
         model = load_model(model, device=device)
     if isinstance(model, nn.Module):
-        dev = torch.device(device)
-        model.to(dev)
-        return _generator_upscaler(model, dev)
+        generator = model
+
+        def run(lr_img: torch.Tensor) -> torch.Tensor:
+            was_training = generator.training
+            generator.eval()
+            try:
+                sr_img = upscale_tensor(generator, lr_img, precision=precision, device=device, edge="zeros")
+            finally:
+                generator.train(was_training)
+            return sr_img.cpu()
+
+        return run
     if callable(model):
         return model
     raise TypeError(f"model must be 'nearest', 'bicubic', a model name or path, an nn.Module or a callable, "
@@ -173,6 +167,7 @@ def evaluate(
     device: str | torch.device = "cpu",
     progress: bool = True,
     protocol: str = "default",
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """Score an upscaler on one data set folder (HR/ and optionally LR_x{scale}/), one whole image at a time.
 
@@ -187,7 +182,7 @@ def evaluate(
     check_protocol(protocol)
     data_dir = check_data_dir(data_dir)
     pairs = list_pairs(data_dir, scale)
-    upscale = make_upscaler(model, scale=scale, device=device)
+    upscale = make_upscaler(model, scale=scale, device=device, precision=precision)
     images: dict[str, dict[str, float]] = {}
     for name, hr_path, lr_path in tqdm(pairs, desc=data_dir.name, unit="img", disable=not progress):
         lr_img, hr_img = load_pair(hr_path, lr_path, scale)
@@ -216,14 +211,16 @@ def evaluate_sets(
     device: str | torch.device = "cpu",
     progress: bool = True,
     protocol: str = "default",
+    precision: str = "fp32",
 ) -> dict[str, dict[str, Any]]:
     """`evaluate` on several data set folders -> {folder name: result}. A named model is loaded once."""
     check_protocol(protocol)
     dirs = check_set_dirs(dirs)
     if isinstance(model, str) and model not in BASELINES:
-        model = make_upscaler(model, scale=scale, device=device)
+        model = make_upscaler(model, scale=scale, device=device, precision=precision)
     return {
-        d.name: evaluate(model, d, scale=scale, device=device, progress=progress, protocol=protocol)
+        d.name: evaluate(model, d, scale=scale, device=device, progress=progress, protocol=protocol,
+                         precision=precision)  # fmt: skip
         for d in dirs
     }
 

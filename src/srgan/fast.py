@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import copy
 import math
-import os
-from pathlib import Path
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from .hardware import available_memory
 from .models import Generator
 
 # Peak live activation volume in units of (channels * scale^2) values per LR pixel; see the module docstring.
@@ -212,51 +211,6 @@ def prepare_for_inference(
     return fast
 
 
-def cpu_supports_bf16() -> bool:
-    """Whether this CPU has native bf16 arithmetic (AVX512-BF16 or AMX), where bf16 inference pays off."""
-    flags = ""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("flags"):
-                flags = line
-                break
-    return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))
-
-
-def available_memory(device: torch.device) -> int:
-    """Free bytes on `device`: CUDA from the driver (mem_get_info), CPU from MemAvailable in /proc/meminfo
-    (psutil when /proc is missing), further limited by a cgroup memory limit when there is one."""
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return int(free)
-    avail = None
-    meminfo = Path("/proc/meminfo")
-    if meminfo.exists():
-        for line in meminfo.read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                avail = int(line.split()[1]) * 1024
-                break
-    if avail is None:
-        try:
-            import psutil
-        except ImportError as e:
-            raise RuntimeError("cannot read available memory: no /proc/meminfo and psutil missing; "
-                               "pass an explicit tile size (--tile N)") from e  # fmt: skip
-        avail = int(psutil.virtual_memory().available)
-    for path, usage in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-                        ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
-                         "/sys/fs/cgroup/memory/memory.usage_in_bytes")):  # fmt: skip
-        try:
-            limit, used = Path(path).read_text().strip(), Path(usage).read_text().strip()
-        except OSError:
-            continue
-        if limit.isdigit() and int(limit) < 2**60:
-            avail = min(avail, max(0, int(limit) - int(used)))
-        break
-    return avail
-
-
 def bytes_per_pixel(model: Generator, precision: str = "fp32") -> float:
     """Peak extra bytes of one forward pass per LR input pixel (the memory model of the module docstring)."""
     kwargs = getattr(model, "kwargs", None) or {"channels": 64, "scale": model.scale}
@@ -304,8 +258,3 @@ def auto_tile(
             "or pass a small --tile with --tile-pad 0"
         )
     return tile
-
-
-def default_threads() -> int:
-    """CPU cores this process may use (sched_getaffinity), for benchmarks and the ONNX Runtime session."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

@@ -1,4 +1,4 @@
-"""Image I/O: the one place where dtype, range, channel order and mode change.
+"""Image I/O: the one place where dtype, range, channel order and mode change; and atomic file writes.
 
 Everything past this module is float32 RGB, NCHW (or CHW for one image), in [0, 1].
 """
@@ -6,6 +6,8 @@ Everything past this module is float32 RGB, NCHW (or CHW for one image), in [0, 
 from __future__ import annotations
 
 import glob
+import os
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +15,29 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+
+def atomic_write(path: str | Path, write_fn) -> None:
+    """Call write_fn(tmp_path), then rename tmp_path over `path` (never leaves a half-written file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        write_fn(tmp)
+        # mkstemp makes 0600 (and some writers, safetensors' among them, re-create the file): give it the
+        # permissions open() would
+        os.chmod(tmp, 0o666 & ~umask)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 

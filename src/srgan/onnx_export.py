@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .fast import default_threads, prepare_for_inference
+from .fast import prepare_for_inference
+from .hardware import default_threads
 from .models import Generator
 
 INPUT, OUTPUT = "lr_img", "sr_img"

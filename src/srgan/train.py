@@ -26,12 +26,13 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from . import losses
-from .checkpoint import load_checkpoint, load_model, save_checkpoint, save_generator
+from .checkpoint import load_checkpoint, save_checkpoint, save_generator
 from .config import TrainConfig
 from .data import StepSampler, TrainCrops
 from .device_data import DeviceCrops
 from .models import Discriminator, Generator, VGG19Features
 from .upscale import resolve_device
+from .zoo import load_model
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from .fast import auto_tile, available_memory, is_channels_last
+from .fast import auto_tile, is_channels_last
+from .hardware import available_memory
 from .imresize import imresize
 from .io import pil_to_planes, planes_to_pil
 from .models import Generator
