@@ -14,6 +14,9 @@ import argparse
 import os
 from pathlib import Path
 
+import torch
+
+from srgan.artefacts import colour_shift
 from srgan.evaluate import check_data_dir, list_pairs, load_pair, make_upscaler
 from srgan.metrics import psnr, quantize_uint8
 
@@ -37,7 +40,7 @@ def main() -> None:
         for name, hr_path, lr_path in pairs:
             lr_img, hr_img = load_pair(hr_path, lr_path, args.scale)
             sr_img = quantize_uint8(upscale(lr_img[None])[0])
-            shift = (sr_img - hr_img).mean(dim=(1, 2), keepdim=True)
+            shift = torch.tensor(colour_shift(sr_img, hr_img, crop_border=0)).view(3, 1, 1) / 255
             as_is.append(psnr(sr_img, hr_img, crop_border=args.scale))
             unshifted.append(psnr((sr_img - shift).clamp(0, 1), hr_img, crop_border=args.scale))
             levels = " ".join(f"{v:+5.1f}" for v in (shift.flatten() * 255).tolist())

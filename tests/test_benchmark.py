@@ -12,7 +12,10 @@ import torch
 from PIL import Image
 
 from srgan import benchmark as bm
-from srgan import checkpoint as ckpt
+from srgan import zoo
+from srgan.artefacts import ARTEFACT_KEYS
+from srgan.artefacts import aggregate as aggregate_artefacts
+from srgan.artefacts import measure as measure_artefacts
 from srgan.checkpoint import save_generator
 from srgan.cli import main
 from srgan.evaluate import PAPER_TABLE2, bicubic_upscale
@@ -69,7 +72,10 @@ def test_benchmark_writes_images_tables_and_matches_the_metrics(tiny_sets, tiny_
     sr = bicubic_upscale(lr[None])[0]
     assert row["psnr_default"] == pytest.approx(psnr(sr, hr), abs=1e-9)
     assert row["ssim_default"] == pytest.approx(ssim(sr, hr), abs=1e-9)
-    assert set(row) == {"psnr_default", "ssim_default", "psnr_paper", "ssim_paper"}
+    assert set(row) == {"psnr_default", "ssim_default", "psnr_paper", "ssim_paper", *ARTEFACT_KEYS}
+    assert row["grid"] == pytest.approx(measure_artefacts(sr, hr)["grid"], rel=1e-12)
+    set_rows = list(results["tiny"]["SetB"]["images"].values())
+    assert results["tiny"]["SetB"]["mean"]["grid"] == pytest.approx(aggregate_artefacts(set_rows)["grid"])
     per_image = [v["psnr_paper"] for v in results["tiny"]["SetB"]["images"].values()]
     assert results["tiny"]["SetB"]["mean"]["psnr_paper"] == pytest.approx(np.mean(per_image))
     # HR copies are the ground truth (grayscale stays usable as RGB)
@@ -78,7 +84,7 @@ def test_benchmark_writes_images_tables_and_matches_the_metrics(tiny_sets, tiny_
     with open(out / "results.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 3 * 5
-    metrics = ["psnr_default", "ssim_default", "psnr_paper", "ssim_paper"]
+    metrics = ["psnr_default", "ssim_default", "psnr_paper", "ssim_paper", *ARTEFACT_KEYS]
     assert list(rows[0]) == ["model", "set", "image", *metrics]
     got = {(r["model"], r["set"], r["image"]): float(r["psnr_default"]) for r in rows}
     assert got[("bicubic", "SetA", "im1")] == pytest.approx(row["psnr_default"], abs=1e-6)
@@ -148,8 +154,8 @@ def test_bad_input_says_what_is_wrong(tiny_sets, tmp_path):
 def test_cli_benchmark_with_lpips_realism_models_and_figures(tiny_sets, tmp_path, monkeypatch):
     g0, g1 = Generator(num_blocks=1, channels=8), Generator(num_blocks=1, channels=8)
     models = {"srresnet": g0, "srgan": g1}
-    real_load = ckpt.load_model
-    monkeypatch.setattr(ckpt, "load_model", lambda name, device="cpu": models.get(name) or real_load(name))
+    real_load = zoo.load_model
+    monkeypatch.setattr(zoo, "load_model", lambda name, device="cpu": models.get(name) or real_load(name))
     for name, g in models.items():
         save_generator(tmp_path / f"{name}.safetensors", g)
     out = tmp_path / "out"

@@ -57,8 +57,8 @@ def weights_equal(a: dict, b: dict) -> bool:
 def test_resume_continues_exactly(preset, tmp_path, data):
     straight = tiny_config(preset, tmp_path / "a", data, steps=4)
     half = tiny_config(preset, tmp_path / "b", data, steps=2)
-    a = load_checkpoint(train(straight))
-    train(half)
+    a = load_checkpoint(train(straight, from_scratch=True))
+    train(half, from_scratch=True)
     b = load_checkpoint(train(dataclasses.replace(half, steps=4), resume=Path(half.out_dir) / "last.pt"))
     assert b["step"] == 4
     assert weights_equal(a["generator"], b["generator"])
@@ -208,8 +208,8 @@ def test_generator_ema_is_an_average_that_resumes_exactly_and_is_exported(tmp_pa
 
     straight = tiny_config("srgan-vgg54", tmp_path / "a", data, steps=4, ema_decay=0.5)
     half = dataclasses.replace(straight, out_dir=str(tmp_path / "b"), steps=2, snapshot_every=2)
-    a = load_checkpoint(train(straight))
-    train(half)
+    a = load_checkpoint(train(straight, from_scratch=True))
+    train(half, from_scratch=True)
     b = load_checkpoint(train(dataclasses.replace(half, steps=4), resume=Path(half.out_dir) / "last.pt"))
     assert weights_equal(a["generator_ema"], b["generator_ema"])
     assert not weights_equal(a["generator_ema"], a["generator"])  # the average lags the trained weights
@@ -219,3 +219,11 @@ def test_generator_ema_is_an_average_that_resumes_exactly_and_is_exported(tmp_pa
     assert weights_equal(load_model(tmp_path / "b" / "last.pt").state_dict(), b["generator_ema"])
     raw = generator_from_checkpoint(b, ema=False).state_dict()
     assert weights_equal(raw, b["generator"])
+
+
+def test_train_checks_what_the_cli_used_to(tmp_path, data):
+    with pytest.raises(ValueError, match="--init-from"):
+        train(tiny_config("srgan-mse", tmp_path, data, steps=1))
+    with pytest.raises(ValueError, match="--data"):
+        train(dataclasses.replace(tiny_config("srresnet-mse", tmp_path, data, steps=1), train_dirs=()))
+    assert not (tmp_path / "srgan-mse").exists() and not (tmp_path / "srresnet-mse").exists()

@@ -31,6 +31,8 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from .artefacts import aggregate as aggregate_artefacts
+from .artefacts import measure as measure_artefacts
 from .checkpoint import atomic_write
 from .evaluate import (
     PAPER_METHODS,
@@ -42,10 +44,12 @@ from .evaluate import (
     make_upscaler,
 )
 from .io import read_image, write_image
-from .zoo import SHIPPED, WEIGHTS_DIR
+from .zoo import SHIPPED, WEIGHTS_DIR, load_realism_model
 
 LPIPS_NETS = ("alex", "vgg")
-METRIC_TITLES = {"psnr": "PSNR (dB)", "ssim": "SSIM", "lpips_alex": "LPIPS-Alex", "lpips_vgg": "LPIPS-VGG"}
+METRIC_TITLES = {"psnr": "PSNR (dB)", "ssim": "SSIM", "lpips_alex": "LPIPS-Alex", "lpips_vgg": "LPIPS-VGG",
+                 "grid": "grid (x HR)", "chroma": "chroma noise (x HR)",
+                 "shift_max": "max colour shift"}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -106,7 +110,10 @@ def _save_png(img: torch.Tensor, path: Path) -> None:
 class _Scorer:
     """The metrics of one benchmark run; LPIPS networks are loaded once, on first use."""
 
-    def __init__(self, protocols: Sequence[str], lpips_nets: Sequence[str], device: str | torch.device):
+    def __init__(
+        self, protocols: Sequence[str], lpips_nets: Sequence[str], device: str | torch.device,
+        artefacts: bool = True,
+    ):  # fmt: skip
         from .protocols import PROTOCOLS
 
         unknown = [p for p in protocols if p not in PROTOCOLS]
@@ -117,6 +124,7 @@ class _Scorer:
             choices = ", ".join(LPIPS_NETS)
             raise ValueError(f"unknown LPIPS net(s) {', '.join(bad_nets)}; choose from {choices}")
         self.protocols, self.lpips_nets, self.device = tuple(protocols), tuple(lpips_nets), device
+        self.artefacts = artefacts
         self._lpips: dict[str, torch.nn.Module] = {}
 
     def lpips(self, net: str) -> torch.nn.Module:
@@ -137,6 +145,8 @@ class _Scorer:
             with torch.no_grad():
                 d = self.lpips(net)(sr_img[None].to(self.device), hr_img[None].to(self.device))
             row[f"lpips_{net}"] = float(d.reshape(-1)[0])
+        if self.artefacts:
+            row |= measure_artefacts(sr_img, hr_img, crop_border=scale)
         return row
 
 
@@ -151,6 +161,8 @@ def benchmark(
     device: str | torch.device = "cpu",
     force: bool = False,
     progress: bool = True,
+    realism: Sequence[float] = (),
+    artefacts: bool = True,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Run every model on every set once, save the SR images, score them, write CSV / JSON / Markdown.
 
@@ -159,16 +171,20 @@ def benchmark(
     SR images already in OUT/sr are re-used (scored again, not re-made) unless `force`, or unless the model
     changed since they were made: OUT/sr/<model>/model.txt holds the weights' fingerprint
     (`model_fingerprint`), and a model whose fingerprint differs gets all of its images made again.
+    realism: also the shipped srresnet and srgan interpolated at these values
+    (`srgan.zoo.load_realism_model`), as models "realism-A".
+    artefacts: also the `srgan.artefacts` measures (grid, chroma noise, colour shift).
     Returns {model label: {set: {"mean": {metric: value}, "images": {image: {metric: value}}}}}.
     """
     out_dir = Path(out_dir)
+    models = [*models, *((f"realism-{a:g}", load_realism_model(a, device=device)) for a in realism)]
     labels = [model_label(m) for m in models]
     if len(set(labels)) != len(labels):
         raise ValueError(f"model names must be distinct, got {', '.join(labels)}")
     if "HR" in labels:
         raise ValueError("'HR' is reserved for the ground-truth folder OUT/sr/HR")
     images = collect_images(data_dirs, scale)
-    scorer = _Scorer(protocols, lpips_nets, device)
+    scorer = _Scorer(protocols, lpips_nets, device, artefacts=artefacts)
     results: dict[str, dict[str, dict[str, Any]]] = {}
     bar = tqdm(total=len(models) * len(images), desc="benchmark", unit="img", disable=not progress)
     for spec, label in zip(models, labels, strict=True):
@@ -208,6 +224,8 @@ def benchmark(
         for entry in per_set.values():
             rows = list(entry["images"].values())
             entry["mean"] = {k: math.fsum(r[k] for r in rows) / len(rows) for k in rows[0]}
+            if "grid" in rows[0]:  # a set's artefact figures are not plain means (srgan.artefacts)
+                entry["mean"] |= aggregate_artefacts(rows)
         results[label] = per_set
     bar.close()
     write_reports(results, out_dir, protocols=protocols, scale=scale)
@@ -218,7 +236,7 @@ def write_reports(
     results: dict[str, dict[str, dict[str, Any]]], out_dir: Path, *, protocols: Sequence[str], scale: int = 4
 ) -> None:
     """results.csv (per image), results.json and table.md into out_dir."""
-    metrics = list(next(iter(next(iter(results.values())).values()))["mean"])
+    metrics = list(next(iter(next(iter(next(iter(results.values())).values()))["images"].values())))
     lines = io.StringIO()
     writer = csv.writer(lines, lineterminator="\n")
     writer.writerow(["model", "set", "image", *metrics])
@@ -252,12 +270,12 @@ def format_markdown(
     out = []
     for protocol in protocols:
         rows = [(f"psnr_{protocol}", "psnr"), (f"ssim_{protocol}", "ssim")]
-        rows += [(k, k) for k in ("lpips_alex", "lpips_vgg") if k in measured]
+        rows += [(k, k) for k in ("lpips_alex", "lpips_vgg", "grid", "chroma", "shift_max") if k in measured]
         out += [f"### x{scale}, protocol `{protocol}`", ""]
         out += ["| set | metric | " + " | ".join(labels) + " |", "|---|---|" + "---|" * len(labels)]
         for set_name in sets:
             for key, base in rows:
-                digits = 2 if base == "psnr" else 4
+                digits = {"psnr": 2, "grid": 2, "chroma": 2, "shift_max": 2}.get(base, 4)
                 cells = []
                 for label in labels:
                     value = results[label].get(set_name, {}).get("mean", {}).get(key)

@@ -113,14 +113,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             cfg = dataclasses.replace(cfg, **flags)
         else:
             cfg = make_config(args.preset or "srresnet-mse", **flags)
-        if cfg.adversarial and not cfg.init_from and args.resume is None and not args.from_scratch:
-            raise ValueError(
-                "SRGAN presets start from a trained SRResNet-MSE generator (paper, section 3.2): pass "
-                "--init-from CHECKPOINT, or --from-scratch to start from random weights"
-            )
-        if not cfg.train_dirs:
-            raise ValueError("give at least one --data folder of training images")
-        path = train(cfg, resume=args.resume)
+        path = train(cfg, resume=args.resume, from_scratch=args.from_scratch)
     except (ValueError, FileNotFoundError, FileExistsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -315,21 +308,18 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
 
     from .benchmark import benchmark, crop_figure, parse_crop, perception_distortion_figure
     from .checkpoint import atomic_write
-    from .zoo import load_realism_model
 
     out = Path(args.out)
     lpips_nets = [] if args.lpips == ["none"] else args.lpips
     try:
         crops = [parse_crop(spec) for spec in args.crop or []]
-        models = list(args.models)
-        for realism in args.realism or []:
-            models.append((f"realism-{realism:g}", load_realism_model(realism, device=args.device)))
-        steps = [m[0] for m in models if isinstance(m, tuple)]
+        steps = [f"realism-{a:g}" for a in args.realism or []]
         curve = args.curve or (["srresnet", *steps, "srgan"] if steps else ())
         try:
-            results = benchmark(models, args.data, out, protocols=args.protocol, lpips_nets=lpips_nets,
+            results = benchmark(args.models, args.data, out, protocols=args.protocol, lpips_nets=lpips_nets,
                                 scale=args.scale, device=args.device, force=args.force,
-                                progress=not args.no_progress)  # fmt: skip
+                                progress=not args.no_progress, realism=args.realism or (),
+                                artefacts=not args.no_artefacts)  # fmt: skip
         except KeyboardInterrupt:
             made = sum(1 for _ in (out / "sr").glob("*/*/*.png")) if (out / "sr").is_dir() else 0
             print(f"\ninterrupted: {made} SR images are in {out / 'sr'} (re-used by the next run); no tables "
@@ -387,6 +377,8 @@ def add_benchmark_parser(sub) -> None:
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default cpu)")
     p.add_argument("--force", action="store_true", help="re-make SR images that exist already")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-artefacts", action="store_true",
+                   help="leave out the grid, chroma-noise and colour-shift measures")  # fmt: skip
     p.set_defaults(func=cmd_benchmark)
 
 

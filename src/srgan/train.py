@@ -207,11 +207,18 @@ def open_tensorboard(out_dir: Path):
     return SummaryWriter(str(out_dir / "tb"))
 
 
-def check_inputs(cfg: TrainConfig) -> None:
-    """Every folder the run will read, checked before step 1 (a mistyped --val must not cost the steps up
-    to the first validation): FileNotFoundError / ValueError with a one-line message."""
+def check_inputs(cfg: TrainConfig, *, resume: str | Path | None = None, from_scratch: bool = False) -> None:
+    """What the run needs, checked before step 1 (a mistyped --val must not cost the steps up to the first
+    validation): FileNotFoundError / ValueError with a one-line message."""
     from .evaluate import check_data_dir, list_pairs
 
+    if not cfg.train_dirs:
+        raise ValueError("give at least one --data folder of training images")
+    if cfg.adversarial and not cfg.init_from and resume is None and not from_scratch:
+        raise ValueError(
+            "SRGAN presets start from a trained SRResNet-MSE generator (paper, section 3.2): pass "
+            "--init-from CHECKPOINT, or --from-scratch to start from random weights"
+        )
     for folder in cfg.train_dirs:
         if not Path(folder).is_dir():
             raise FileNotFoundError(f"training folder not found: {folder}")
@@ -219,16 +226,18 @@ def check_inputs(cfg: TrainConfig) -> None:
         list_pairs(check_data_dir(cfg.val_dir), cfg.scale)
 
 
-def train(cfg: TrainConfig, *, resume: str | Path | None = None) -> Path:
+def train(cfg: TrainConfig, *, resume: str | Path | None = None, from_scratch: bool = False) -> Path:
     """Train per `cfg`; returns the path of the final checkpoint (out_dir/last.pt).
 
-    `resume` continues a checkpoint written by this function exactly where it stopped.
+    `resume` continues a checkpoint written by this function exactly where it stopped. SRGAN presets need
+    `cfg.init_from` (a trained SRResNet, as in the paper) unless `from_scratch`.
     Under torchrun it joins the process group, and destroys it again if it created it (PyTorch asks for
     this before exit; the CLI's torchrun workers also leave with os._exit, see cli.main).
     """
     owns_group = not dist.is_initialized()
     rank, world_size = init_distributed()
     try:
+        check_inputs(cfg, resume=resume, from_scratch=from_scratch)
         return _train(cfg, resume, rank, world_size)
     finally:
         if world_size > 1 and owns_group:
@@ -243,7 +252,6 @@ def _train(cfg: TrainConfig, resume: str | Path | None, rank: int, world_size: i
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick its fastest conv kernels
     out_dir = Path(cfg.out_dir)
-    check_inputs(cfg)
     if is_main:
         if resume is None and (out_dir / "last.pt").exists():
             raise FileExistsError(
