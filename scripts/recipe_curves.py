@@ -1,0 +1,127 @@
+"""Curves of a training recipe: PSNR, LPIPS-Alex, grid and chroma noise of its snapshots against step.
+
+Reads the generator snapshots that `srgan train --snapshot-every N` writes
+(RUN/snapshots/stepNNNNNNN.safetensors and, with --ema-decay, stepNNNNNNN_ema.safetensors), scores every
+--every-th step on a fixed validation subset (Set5 and Set14 for PSNR, grid and chroma; the first 20 BSD100
+images for LPIPS-Alex, a proxy for the BSD100 LPIPS target) the way `srgan eval` makes SR (fp32, whole
+image), and writes a JSON and a six-panel figure. Several runs (--run LABEL=DIR) share one figure.
+
+    .venv/bin/python scripts/recipe_curves.py --run paper+EMA=runs/srgan-ema1 --every 500 \
+        --json docs/results/recipe_curves.json --figure docs/figures/recipe_curves.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+from pathlib import Path
+
+import torch
+
+from srgan.artefacts import aggregate, measure
+from srgan.evaluate import check_data_dir, list_pairs, load_pair, make_upscaler
+from srgan.lpips import load_lpips
+from srgan.metrics import psnr
+from srgan.zoo import load_model
+
+DATA = Path(os.environ.get("SRGAN_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def score(model, sets: dict[str, list], lpips_pairs: list, lpips_net) -> dict[str, float]:
+    upscale = make_upscaler(model)
+    out: dict[str, float] = {}
+    for set_name, pairs in sets.items():
+        rows, values = [], []
+        for lr_img, hr_img in pairs:
+            sr_img = upscale(lr_img[None])[0]
+            values.append(psnr(sr_img, hr_img, crop_border=4))
+            rows.append(measure(sr_img, hr_img))
+        agg = aggregate(rows)
+        out[f"{set_name}/psnr"] = math.fsum(values) / len(values)
+        out[f"{set_name}/grid"], out[f"{set_name}/chroma"] = agg["grid"], agg["chroma"]
+        out[f"{set_name}/shift_max"] = agg["shift_max"]
+    distances = []
+    with torch.no_grad():
+        for lr_img, hr_img in lpips_pairs:
+            sr_img = upscale(lr_img[None])[0]
+            distances.append(float(lpips_net(sr_img[None], hr_img[None]).reshape(-1)[0]))
+    out["BSD100-20/lpips_alex"] = math.fsum(distances) / len(distances)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--run", action="append", required=True, metavar="LABEL=DIR", help="a run folder")
+    ap.add_argument("--every", type=int, default=500, help="score steps that are multiples of this")
+    ap.add_argument("--start", default="srresnet", help="the model at step 0 (default: the shipped srresnet)")
+    ap.add_argument("--reference", nargs="*", default=["srgan"], help="models drawn as horizontal lines")
+    ap.add_argument("--lpips-images", type=int, default=20)
+    ap.add_argument("--json", required=True)
+    ap.add_argument("--figure")
+    args = ap.parse_args()
+    sets = {}
+    for name in ("Set5", "Set14"):
+        d = check_data_dir(DATA / "bench" / name)
+        sets[name] = [load_pair(hr, lr, 4) for _, hr, lr in list_pairs(d, 4)]
+    bsd = check_data_dir(DATA / "bench" / "BSD100")
+    lpips_pairs = [load_pair(hr, lr, 4) for _, hr, lr in list_pairs(bsd, 4)[: args.lpips_images]]
+    lpips_net = load_lpips("alex")
+    results = json.loads(Path(args.json).read_text()) if Path(args.json).exists() else {}
+    for name in [args.start, *args.reference]:
+        if name not in results.get("models", {}):
+            results.setdefault("models", {})[name] = score(load_model(name), sets, lpips_pairs, lpips_net)
+            print(name, results["models"][name], flush=True)
+    for spec in args.run:
+        label, folder = spec.split("=", 1)
+        for kind in ("raw", "ema"):
+            start = {"0": results["models"][args.start]}
+            curve = results.setdefault("runs", {}).setdefault(f"{label} {kind}", start)
+            for path in sorted(Path(folder, "snapshots").glob("step*.safetensors")):
+                m = re.fullmatch(r"step(\d+)(_ema)?\.safetensors", path.name)
+                step, is_ema = int(m.group(1)), bool(m.group(2))
+                if is_ema != (kind == "ema") or step % args.every or str(step) in curve:
+                    continue
+                curve[str(step)] = score(load_model(path), sets, lpips_pairs, lpips_net)
+                print(label, kind, step, {k: round(v, 3) for k, v in curve[str(step)].items()}, flush=True)
+                Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+    Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+    if args.figure:
+        plot(results, args.figure)
+
+
+def plot(results: dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("BSD100-20/lpips_alex", "LPIPS-Alex, BSD100 first 20 (lower is better)"),
+              ("Set5/psnr", "PSNR Set5 (dB, default protocol)"),
+              ("Set14/psnr", "PSNR Set14 (dB, default protocol)"),
+              ("Set5/grid", "grid Set5 (x HR, log; target <= 6)"),
+              ("Set14/grid", "grid Set14 (x HR, log; target <= 25)"),
+              ("Set5/chroma", "chroma noise Set5 (x HR, log; target <= 1)")]  # fmt: skip
+    fig, axes = plt.subplots(2, 3, figsize=(14, 7))
+    for ax, (key, title) in zip(axes.flat, panels, strict=True):
+        for label, curve in results["runs"].items():
+            steps = sorted(int(s) for s in curve)
+            ax.plot(steps, [curve[str(s)][key] for s in steps], marker="o", ms=3, label=label)
+        for name, row in results["models"].items():
+            ax.axhline(row[key], color="grey", ls=":", lw=1)
+            ax.annotate(f"shipped {name}", (0, row[key]), fontsize=7, color="grey", va="bottom")
+        if "grid" in key or "chroma" in key:
+            ax.set_yscale("log")
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("adversarial step", fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
