@@ -37,3 +37,14 @@ def test_make_config_errors():
     with pytest.raises(ValueError, match="unknown TrainConfig field"):
         make_config("srgan-vgg54", lr=1e-3)
     assert make_config("srgan-mse").out_dir == "runs/srgan-mse"
+
+
+def test_the_shipped_names_and_the_preset_names_are_one_vocabulary():
+    import torch
+
+    from srgan.zoo import canonical_name, load_model
+
+    assert make_config("srgan").preset == "srgan-vgg54" and make_config("srresnet").preset == "srresnet-mse"
+    assert canonical_name("srgan-vgg54") == "srgan" and canonical_name("srresnet-mse") == "srresnet"
+    a, b = load_model("srgan-vgg54").state_dict(), load_model("srgan").state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)

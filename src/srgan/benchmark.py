@@ -44,7 +44,7 @@ from .evaluate import (
     make_upscaler,
 )
 from .io import read_image, write_image
-from .zoo import SHIPPED, WEIGHTS_DIR, load_realism_model
+from .zoo import SHIPPED, WEIGHTS_DIR, canonical_name, load_realism_model
 
 LPIPS_NETS = ("alex", "vgg")
 METRIC_TITLES = {"psnr": "PSNR (dB)", "ssim": "SSIM", "lpips_alex": "LPIPS-Alex", "lpips_vgg": "LPIPS-VGG",
@@ -53,7 +53,7 @@ METRIC_TITLES = {"psnr": "PSNR (dB)", "ssim": "SSIM", "lpips_alex": "LPIPS-Alex"
 
 
 @dataclass(frozen=True)
-class Image_:
+class BenchImage:
     """One benchmark image: its set, name (file stem), HR and LR paths (LR None: made from HR)."""
 
     set_name: str
@@ -97,10 +97,10 @@ def metric_names(protocols: Sequence[str], lpips_nets: Sequence[str]) -> list[st
     return names + [f"lpips_{net}" for net in lpips_nets]
 
 
-def collect_images(data_dirs: Sequence[str | Path], scale: int = 4) -> list[Image_]:
+def collect_images(data_dirs: Sequence[str | Path], scale: int = 4) -> list[BenchImage]:
     """Every HR image of every set folder (HR/ and optionally LR_x{scale}/); set names must be distinct."""
     dirs = check_set_dirs(data_dirs)
-    return [Image_(d.name, name, hr, lr) for d in dirs for name, hr, lr in list_pairs(d, scale)]
+    return [BenchImage(d.name, name, hr, lr) for d in dirs for name, hr, lr in list_pairs(d, scale)]
 
 
 def _save_png(img: torch.Tensor, path: Path) -> None:
@@ -177,7 +177,8 @@ def benchmark(
     Returns {model label: {set: {"mean": {metric: value}, "images": {image: {metric: value}}}}}.
     """
     out_dir = Path(out_dir)
-    models = [*models, *((f"realism-{a:g}", load_realism_model(a, device=device)) for a in realism)]
+    models = [canonical_name(m) if isinstance(m, str) else m for m in models]  # srgan-vgg54 -> srgan
+    models += [(f"realism-{a:g}", load_realism_model(a, device=device)) for a in realism]
     labels = [model_label(m) for m in models]
     if len(set(labels)) != len(labels):
         raise ValueError(f"model names must be distinct, got {', '.join(labels)}")

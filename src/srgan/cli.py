@@ -84,7 +84,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     import dataclasses
 
     from .checkpoint import load_checkpoint
-    from .config import config_from_dict, make_config
+    from .config import PRESET_ALIASES, config_from_dict, make_config
     from .train import NonFiniteLossError, train
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -106,7 +106,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         if args.resume:
             cfg = config_from_dict(load_checkpoint(args.resume)["config"])
-            if args.preset not in (None, cfg.preset):
+            if args.preset is not None and PRESET_ALIASES.get(args.preset, args.preset) != cfg.preset:
                 raise ValueError(
                     f"--preset {args.preset} does not match the checkpoint's preset {cfg.preset}"
                 )
@@ -125,10 +125,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def add_train_parser(sub) -> None:
-    from .config import PRESETS
+    from .config import PRESET_ALIASES, PRESETS
 
     p = sub.add_parser("train", help="train SRResNet / SRGAN (the paper's five variants as presets)")
-    p.add_argument("--preset", choices=list(PRESETS), help="paper variant (default srresnet-mse)")
+    p.add_argument("--preset", choices=[*PRESETS, *PRESET_ALIASES],
+                   help="paper variant (default srresnet-mse; srresnet and srgan name srresnet-mse and "
+                   "srgan-vgg54)")  # fmt: skip
     p.add_argument("--data", action="append", help="folder of training images (repeatable)")
     p.add_argument("--out", help="run folder (default runs/PRESET)")
     p.add_argument("--resume", help="continue from a checkpoint (last.pt) exactly")
@@ -251,7 +253,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     from .checkpoint import atomic_write
     from .evaluate import BASELINES, check_data_dir, evaluate_sets, format_table
-    from .zoo import load_model
+    from .zoo import canonical_name, load_model
 
     try:
         dirs = [check_data_dir(d) for d in args.data]
@@ -273,7 +275,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         hint = "eval upscales whole images, as the paper does: use --device cpu"
         print(f"error: out of memory on {args.device} ({hint})", file=sys.stderr)
         return 1
-    print(format_table(results, label=Path(args.model).name, scale=args.scale, protocol=args.protocol))
+    label = canonical_name(Path(args.model).name)
+    print(format_table(results, label=label, scale=args.scale, protocol=args.protocol))
     if args.json:
         text = json.dumps(results, indent=2) + "\n"
         atomic_write(args.json, lambda tmp: Path(tmp).write_text(text))

@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 
 CONTENT_LOSSES = ("mse", "vgg22", "vgg54")
-PRECISIONS = ("fp32", "bf16")
+TRAIN_PRECISIONS = ("fp32", "bf16")
 DEGRADATIONS = ("bicubic", "gaussian")
 VGG_SOURCES = ("caffe", "torchvision", "random")
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
@@ -78,8 +78,8 @@ class TrainConfig:
                 bad(f.name, "must be an integer")
         if self.content_loss not in CONTENT_LOSSES:
             bad("content_loss", f"must be one of {CONTENT_LOSSES}")
-        if self.precision not in PRECISIONS:
-            bad("precision", f"must be one of {PRECISIONS}")
+        if self.precision not in TRAIN_PRECISIONS:
+            bad("precision", f"must be one of {TRAIN_PRECISIONS}")
         if self.degradation not in DEGRADATIONS:
             bad("degradation", f"must be one of {DEGRADATIONS}")
         if self.vgg_source not in VGG_SOURCES:
@@ -131,8 +131,14 @@ PRESETS: dict[str, TrainConfig] = {
 }
 
 
+# The shipped names of two variants (srgan.zoo.SHIPPED) name their presets too.
+PRESET_ALIASES = {"srresnet": "srresnet-mse", "srgan": "srgan-vgg54"}
+
+
 def make_config(preset: str, **overrides) -> TrainConfig:
-    """PRESETS[preset] with the given fields replaced (validated); unknown presets/fields raise."""
+    """PRESETS[preset] (or a PRESET_ALIASES name) with the given fields replaced (validated); unknown
+    presets/fields raise."""
+    preset = PRESET_ALIASES.get(preset, preset)
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     names = {f.name for f in dataclasses.fields(TrainConfig)}

@@ -1,14 +1,18 @@
 """Training data: random HR crops of distinct images per batch, LR made by the paper's degradation.
 
 Every sample is a pure function of (seed, step, position in batch), so a run resumed at step N sees exactly
-the batches an uninterrupted run would, with any number of DataLoader workers or DDP ranks.
+the batches an uninterrupted run would, with any number of DataLoader workers or DDP ranks. `CropPlan` draws
+which image, window and flips each sample gets, for this DataLoader path and the device path
+(`srgan.device_data`) alike.
 Images come out as LR in [0, 1] and HR in [-1, 1] (the paper's ranges at the model boundary).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +40,81 @@ def find_images(dirs: tuple[str, ...] | list[str]) -> list[Path]:
     return files
 
 
+@dataclass(frozen=True)
+class Crop:
+    """Where one training sample is cut from: `image` indexes the dataset's files, (top, left) is the corner
+    of the crop in pixels, and the crop is then mirrored left-right if `hflip` and upside down if `vflip`."""
+
+    image: int
+    top: int
+    left: int
+    hflip: bool
+    vflip: bool
+
+
+@functools.lru_cache(maxsize=4)  # one epoch at a time, two where a plan of many steps straddles epochs
+def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+    """(n,) the order in which `epoch` visits the n images: a permutation seeded by (seed, epoch).
+    Read-only, since every caller shares the cached array."""
+    order = np.random.default_rng([seed, epoch]).permutation(n)
+    order.setflags(write=False)
+    return order
+
+
+@dataclass(frozen=True)
+class CropPlan:
+    """Which image, window and flips every training sample gets; the only place their random numbers are
+    drawn, so that `TrainCrops` (DataLoader) and `srgan.device_data.DeviceCrops` cut bit-identical batches.
+
+    A pure function of (seed, step, rank, position i in the batch) and the image sizes. Each epoch is a
+    permutation of the images (`epoch_order`) cut into consecutive global batches of world_size * batch_size
+    distinct images, rank r taking the r-th slice of each; the corner, then the flips, of sample i come from
+    its own generator seeded by (seed, step, rank, i, 1). Any change to these draws changes every batch:
+    checkpoints would no longer resume exactly, nor the README's models be retrained from their recipe
+    (tests/test_data.py pins the crops of several configurations).
+    """
+
+    sizes: tuple[tuple[int, int], ...]  # (height, width) of each usable image, in file order
+    crop_size: int
+    batch_size: int
+    seed: int = 0
+    flips: bool = False
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.sizes) // (self.batch_size * self.world_size)
+
+    def images(self, step: int) -> np.ndarray:
+        """(B,) image indices of `step` on this rank: distinct within the step, and across ranks."""
+        epoch, b = divmod(step, self.steps_per_epoch)
+        start = (b * self.world_size + self.rank) * self.batch_size
+        return epoch_order(self.seed, epoch, len(self.sizes))[start : start + self.batch_size]
+
+    def crops(self, step: int, positions: Iterable[int] | None = None) -> list[Crop]:
+        """The crops of the samples at `positions` in the batch of `step` (default: all B of them)."""
+        images, s = self.images(step), self.crop_size
+        out = []
+        for i in range(self.batch_size) if positions is None else positions:
+            image = int(images[i])
+            h, w = self.sizes[image]
+            rng = np.random.default_rng([self.seed, step, self.rank, i, 1])
+            top, left = int(rng.integers(0, h - s + 1)), int(rng.integers(0, w - s + 1))
+            hflip = vflip = False
+            if self.flips:  # drawn after the corner, hflip first
+                hflip, vflip = bool(rng.random() < 0.5), bool(rng.random() < 0.5)
+            out.append(Crop(image, top, left, hflip, vflip))
+        return out
+
+
 class TrainCrops(Dataset):
     """Random `crop_size` HR crops with their LR, indexed by k = step * batch_size + i.
 
     Within a batch the images are distinct: each epoch is a random permutation of the images (seeded by
     seed and epoch), cut into consecutive batches. With `world_size` > 1 (DDP), rank r takes its own slice
-    of each global batch of world_size * batch_size distinct images.
+    of each global batch of world_size * batch_size distinct images. `crop_plan` (a `CropPlan`) says which
+    image, window and flips each sample gets.
     Every image is decoded once when the dataset is made (kept in memory with `cache_images`). Images
     smaller than the crop are skipped with a warning; so are images that cannot be decoded (damaged or
     truncated files), each named in the log, as long as they are at most MAX_UNREADABLE of the files found;
@@ -65,11 +138,10 @@ class TrainCrops(Dataset):
     ):
         if degradation not in DEGRADATIONS:
             raise ValueError(f"unknown degradation {degradation!r}; choose one of {', '.join(DEGRADATIONS)}")
-        self.crop_size, self.scale, self.batch_size = crop_size, scale, batch_size
-        self.seed, self.flips, self.cache_images = seed, flips, cache_images
-        self.rank, self.world_size = rank, world_size
+        self.scale, self.batch_size, self.cache_images = scale, batch_size, cache_images
         self.degrade = DEGRADATIONS[degradation]
         self.files: list[Path] = []
+        sizes: list[tuple[int, int]] = []  # (height, width) of each usable image
         self.skipped: list[Path] = []
         self.unreadable: list[tuple[Path, str]] = []
         self._cache: dict[int, np.ndarray] = {}
@@ -89,6 +161,7 @@ class TrainCrops(Dataset):
             if cache_images:
                 self._cache[len(self.files)] = arr
             self.files.append(path)
+            sizes.append((h, w))
         for path, why in self.unreadable:
             log.warning("skipping unreadable training image %s: %s", path, why)
         if len(self.unreadable) > MAX_UNREADABLE * len(found):
@@ -107,8 +180,8 @@ class TrainCrops(Dataset):
                 f"{len(self.files)} usable training images in {list(dirs)}, fewer than one batch of "
                 f"{global_batch} distinct images (batch_size x world_size)"
             )
-        self.steps_per_epoch = len(self.files) // global_batch
-        self._perm_epoch, self._perm = -1, None
+        self.crop_plan = CropPlan(tuple(sizes), crop_size, batch_size, seed, flips, rank, world_size)
+        self.steps_per_epoch = self.crop_plan.steps_per_epoch
 
     def __len__(self) -> int:  # samples are addressed by step; this is one epoch's worth
         return self.steps_per_epoch * self.batch_size
@@ -122,28 +195,14 @@ class TrainCrops(Dataset):
                 self._cache[idx] = arr
         return arr
 
-    def _permutation(self, epoch: int) -> np.ndarray:
-        if epoch != self._perm_epoch:
-            self._perm = np.random.default_rng([self.seed, epoch]).permutation(len(self.files))
-            self._perm_epoch = epoch
-        return self._perm
-
     def __getitem__(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         step, i = divmod(int(k), self.batch_size)
-        epoch, b = divmod(step, self.steps_per_epoch)
-        pos = (b * self.world_size + self.rank) * self.batch_size + i
-        idx = int(self._permutation(epoch)[pos])
-        arr = self._image(idx)
-        rng = np.random.default_rng([self.seed, step, self.rank, i, 1])
-        h, w = arr.shape[:2]
-        top = int(rng.integers(0, h - self.crop_size + 1))
-        left = int(rng.integers(0, w - self.crop_size + 1))
-        crop = arr[top : top + self.crop_size, left : left + self.crop_size]
-        if self.flips:
-            if rng.random() < 0.5:
-                crop = crop[:, ::-1]
-            if rng.random() < 0.5:
-                crop = crop[::-1, :]
+        c, s = self.crop_plan.crops(step, [i])[0], self.crop_plan.crop_size
+        crop = self._image(c.image)[c.top : c.top + s, c.left : c.left + s]  # (S, S, 3) uint8
+        if c.hflip:
+            crop = crop[:, ::-1]
+        if c.vflip:
+            crop = crop[::-1, :]
         hr = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).float().div_(255)  # (3, S, S)
         lr_img = self.degrade(hr, self.scale)  # (3, S, S) -> (3, S/4, S/4), in [0, 1]
         hr_img = hr * 2 - 1  # [0, 1] -> [-1, 1]

@@ -1,15 +1,14 @@
 """Training batches made on the training device: images decoded once, kept there as packed uint8.
 
-`DeviceCrops` gives exactly the batches of `srgan.data.TrainCrops` (same files, same per-epoch permutation,
-same crop offsets and flips from the same (seed, step, rank, i) random streams, same MATLAB bicubic
-degradation), but builds each batch with a handful of kernels on the device: one gather of all B crops from
-the packed pixels, a cast, and `bicubic_degrade` on the whole batch. The only host work is drawing the crop
-offsets, done for `plan_steps` steps at a time and uploaded as one small tensor (no per-step copies).
-Drawing them exactly as the DataLoader path does costs numpy about 0.55 ms of host time per step at batch 16
-(one seeded generator per sample; measured on this CPU). `exact_crops=False` draws them on the device
-instead (torch's generator, seeded per chunk of `plan_steps` steps from (seed, chunk, rank), so resuming
-at any step is still exact): the same images per batch and the same distribution of offsets and flips, but
-not the same offsets as the DataLoader path, and no per-step host work at all.
+`DeviceCrops` gives exactly the batches of `srgan.data.TrainCrops` (same files, the same `CropPlan` of images,
+offsets and flips, same MATLAB bicubic degradation), but builds each batch with a handful of kernels on the
+device: one gather of all B crops from the packed pixels, a cast, and `bicubic_degrade` on the whole batch.
+The only host work is drawing the crop offsets, done for `plan_steps` steps at a time and uploaded as one
+small tensor (no per-step copies). Drawing them exactly as the DataLoader path does costs numpy about 0.55 ms
+of host time per step at batch 16 (one seeded generator per sample; measured on this CPU). `exact_crops=False`
+draws them on the device instead (torch's generator, seeded per chunk of `plan_steps` steps from (seed, chunk,
+rank), so resuming at any step is still exact): the same images per batch and the same distribution of offsets
+and flips, but not the same offsets as the DataLoader path, and no per-step host work at all.
 
 Memory: every training image's pixels live on the device (H x W x 3 bytes each: DIV2K's 800 HR images take
 about 5.6 GB). For data that does not fit, use the DataLoader path (`data_on_device=False`, the default).
@@ -25,7 +24,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .data import TrainCrops
+from .data import CropPlan, TrainCrops
 from .imresize import DEGRADATIONS
 from .io import pil_to_rgb
 
@@ -62,19 +61,16 @@ class DeviceCrops:
         )  # fmt: skip
         self.files: list[Path] = self.index.files
         self.skipped: list[Path] = self.index.skipped
+        self.crop_plan: CropPlan = self.index.crop_plan
         self.steps_per_epoch = self.index.steps_per_epoch
         self.crop_size, self.scale, self.batch_size = crop_size, scale, batch_size
-        self.seed, self.flips, self.rank = seed, flips, rank
         self.degrade = DEGRADATIONS[degradation]
         self.device = torch.device(device)
         self.plan_steps, self.exact_crops = plan_steps, exact_crops
 
-        sizes = []
-        for path in self.files:  # headers only: sizes first, so the pixels are allocated once
-            with Image.open(path) as img:
-                sizes.append(img.size)
-        self.widths = np.array([w for w, _ in sizes], dtype=np.int64)
-        self.heights = np.array([h for _, h in sizes], dtype=np.int64)
+        # sizes from the dataset's check of every image, so that the pixels are allocated once
+        self.heights = np.array([h for h, _ in self.crop_plan.sizes], dtype=np.int64)
+        self.widths = np.array([w for _, w in self.crop_plan.sizes], dtype=np.int64)
         nbytes = self.widths * self.heights * 3
         offsets = np.concatenate([[0], np.cumsum(nbytes)[:-1]])
         self.pixels = torch.empty(int(nbytes.sum()), dtype=torch.uint8, device=self.device)
@@ -82,7 +78,7 @@ class DeviceCrops:
             with Image.open(path) as img:
                 arr = np.array(pil_to_rgb(img), dtype=np.uint8)  # a writable copy for torch
             if arr.shape[:2] != (self.heights[k], self.widths[k]):
-                raise ValueError(f"{path}: decoded size {arr.shape[:2]} differs from its header")
+                raise ValueError(f"{path}: decoded size {arr.shape[:2]} changed since it was checked")
             self.pixels[offsets[k] : offsets[k] + nbytes[k]].copy_(torch.from_numpy(arr.reshape(-1)))
         self.offsets = torch.from_numpy(offsets).to(self.device)
         self.row_bytes = torch.from_numpy(self.widths * 3).to(self.device)
@@ -99,43 +95,26 @@ class DeviceCrops:
         return self.steps_per_epoch * self.batch_size
 
     def plan(self, step: int) -> np.ndarray:
-        """(B, 5) int64: image index, top, left, hflip, vflip of each sample of `step`, drawn exactly as
-        `TrainCrops.__getitem__` draws them."""
-        ds, s = self.index, self.crop_size
-        epoch, b = divmod(step, self.steps_per_epoch)
-        perm = ds._permutation(epoch)
-        out = np.zeros((self.batch_size, 5), dtype=np.int64)
-        for i in range(self.batch_size):
-            idx = int(perm[(b * ds.world_size + self.rank) * self.batch_size + i])
-            rng = np.random.default_rng([self.seed, step, self.rank, i, 1])
-            top = int(rng.integers(0, self.heights[idx] - s + 1))
-            left = int(rng.integers(0, self.widths[idx] - s + 1))
-            hflip = vflip = 0
-            if self.flips:
-                hflip, vflip = int(rng.random() < 0.5), int(rng.random() < 0.5)
-            out[i] = idx, top, left, hflip, vflip
-        return out
+        """(B, 5) int64: image index, top, left, hflip, vflip of each sample of `step`: the crops
+        `TrainCrops.__getitem__` cuts, from the same `CropPlan`."""
+        crops = self.crop_plan.crops(step)
+        return np.array([(c.image, c.top, c.left, c.hflip, c.vflip) for c in crops], dtype=np.int64)
 
     def image_indices(self, start: int, n: int) -> np.ndarray:
         """(n, B) image indices of steps start .. start + n - 1 (the DataLoader path's permutation)."""
-        ds = self.index
-        out = np.empty((n, self.batch_size), dtype=np.int64)
-        pos = np.arange(self.batch_size)
-        for t, step in enumerate(range(start, start + n)):
-            epoch, b = divmod(step, self.steps_per_epoch)
-            out[t] = ds._permutation(epoch)[(b * ds.world_size + self.rank) * self.batch_size + pos]
-        return out
+        return np.stack([self.crop_plan.images(step) for step in range(start, start + n)]).astype(np.int64)
 
     def device_plan(self, chunk: int) -> torch.Tensor:
         """(plan_steps, B, 5) plan of steps chunk * plan_steps ..., with offsets and flips drawn on the device
         from a generator seeded by (seed, chunk, rank)."""
         idx = torch.from_numpy(self.image_indices(chunk * self.plan_steps, self.plan_steps)).to(self.device)
-        seed = int(np.random.SeedSequence([self.seed, chunk, self.rank, 2]).generate_state(1, np.uint64)[0])
+        p = self.crop_plan
+        seed = int(np.random.SeedSequence([p.seed, chunk, p.rank, 2]).generate_state(1, np.uint64)[0])
         gen = torch.Generator(device=self.device).manual_seed(seed >> 1)
         u = torch.rand(*idx.shape, 4, generator=gen, device=self.device, dtype=torch.float64)
         top = (u[..., 0] * (self._heights[idx] - self.crop_size + 1)).long()
         left = (u[..., 1] * (self._widths[idx] - self.crop_size + 1)).long()
-        flips = (u[..., 2:] < 0.5).long() if self.flips else torch.zeros_like(u[..., 2:], dtype=torch.long)
+        flips = (u[..., 2:] < 0.5).long() if p.flips else torch.zeros_like(u[..., 2:], dtype=torch.long)
         return torch.cat([idx[..., None], top[..., None], left[..., None], flips], dim=-1)
 
     def _plans(self, step: int) -> torch.Tensor:

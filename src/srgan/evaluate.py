@@ -19,7 +19,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .imresize import bicubic_degrade, imresize
-from .io import list_images, read_image
+from .io import list_images, read_image, uint8_levels
 from .protocols import check_protocol, score
 
 Upscaler = Callable[[torch.Tensor], torch.Tensor]  # LR (1, 3, h, w) in [0, 1] -> SR (1, 3, H, W) in [0, 1]
@@ -55,7 +55,7 @@ def nearest_upscale(lr_img: torch.Tensor, scale: int = 4) -> torch.Tensor:
 def bicubic_upscale(lr_img: torch.Tensor, scale: int = 4) -> torch.Tensor:
     """MATLAB `imresize(uint8 LR, scale, 'bicubic')`: LR in [0, 1] rounded to uint8, both passes rounded to
     uint8, result back in [0, 1] (float32)."""
-    lr_u8 = torch.floor(lr_img.to(torch.float64).clamp(0, 1) * 255 + 0.5)
+    lr_u8 = uint8_levels(lr_img)
     return imresize(lr_u8, scale, quantize=True).to(torch.float32) / 255
 
 

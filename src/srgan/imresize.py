@@ -17,6 +17,8 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
+from .io import uint8_levels
+
 
 def cubic(x: torch.Tensor) -> torch.Tensor:
     """Keys (1981) cubic convolution kernel with a = -0.5 (MATLAB's `cubic`)."""
@@ -105,7 +107,7 @@ def bicubic_degrade(hr_img: torch.Tensor, scale: int = 4) -> torch.Tensor:
     HR rounded to uint8, bicubic antialiased 1/scale with uint8 rounding after each pass."""
     if hr_img.shape[-1] % scale or hr_img.shape[-2] % scale:
         raise ValueError(f"HR size {tuple(hr_img.shape[-2:])} is not a multiple of the scale {scale}")
-    hr_u8 = torch.floor(hr_img.to(torch.float64).clamp(0, 1) * 255 + 0.5)
+    hr_u8 = uint8_levels(hr_img)
     lr = imresize(hr_u8, 1 / scale, quantize=True)
     return (lr.to(torch.float32) / 255).to(hr_img.dtype if hr_img.is_floating_point() else torch.float32)
 
@@ -128,7 +130,7 @@ def gaussian_degrade(hr_img: torch.Tensor, scale: int = 4, sigma: float = 1.6) -
     x = F.conv2d(x, k.view(1, 1, -1, 1))
     off = scale // 2
     x = x[..., off::scale, off::scale]
-    x = torch.floor(x.clamp(0, 1) * 255 + 0.5) / 255
+    x = uint8_levels(x) / 255
     return x.reshape(*shape[:-2], *x.shape[-2:]).to(hr_img.dtype)
 
 

@@ -125,9 +125,25 @@ def pil_to_tensor(img: Image.Image) -> torch.Tensor:
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).float().div_(255)
 
 
+def uint8_levels(img: torch.Tensor, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """[0, 1] float -> the nearest of the uint8 levels 0..255, as floats of `dtype`: floor(x * 255 + 0.5)
+    after clipping to [0, 1] (MATLAB's im2uint8 rounding). The one place this rounding is written."""
+    return torch.floor(img.to(dtype).clamp(0, 1) * 255 + 0.5)
+
+
+def signed_to_unit(img: torch.Tensor) -> torch.Tensor:
+    """The generator's output range [-1, 1] -> [0, 1] (not clipped)."""
+    return (img + 1) / 2
+
+
+def unit_to_signed(img: torch.Tensor) -> torch.Tensor:
+    """[0, 1] -> [-1, 1], the range of the HR targets and of the discriminator's inputs (paper, 3.2)."""
+    return img * 2 - 1
+
+
 def to_uint8(img: torch.Tensor) -> torch.Tensor:
     """[0, 1] float -> uint8, rounded half up (as MATLAB's im2uint8)."""
-    return torch.floor(img.detach().float().clamp(0, 1) * 255 + 0.5).to(torch.uint8)
+    return uint8_levels(img.detach(), torch.float32).to(torch.uint8)
 
 
 def tensor_to_pil(img: torch.Tensor) -> Image.Image:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .io import signed_to_unit
 from .models import VGG19Features
 
 VGG_SCALE = 1 / 12.75  # the paper rescales VGG feature maps by this factor before the MSE
@@ -28,8 +29,8 @@ def vgg_loss(sr_img: torch.Tensor, hr_img: torch.Tensor, vgg: VGG19Features, lay
     `layer` is "22" or "54". The HR features carry no gradient; the SR features do.
     """
     with torch.no_grad():
-        feat_hr = vgg((hr_img + 1) / 2)[layer].detach()  # model range -> [0, 1], VGG19Features' convention
-    feat_sr = vgg((sr_img + 1) / 2)[layer]
+        feat_hr = vgg(signed_to_unit(hr_img))[layer].detach()  # [-1, 1] -> [0, 1] (VGG19Features')
+    feat_sr = vgg(signed_to_unit(sr_img))[layer]
     return F.mse_loss(feat_sr.float() * VGG_SCALE, feat_hr.float() * VGG_SCALE)
 
 

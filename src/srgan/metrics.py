@@ -19,6 +19,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .io import uint8_levels
+
 # MATLAB rgb2ycbcr (ITU-R BT.601, studio swing) for RGB in [0, 1]: Y = 16 + 65.481 R + 128.553 G + 24.966 B
 Y_WEIGHTS = (65.481, 128.553, 24.966)
 Y_OFFSET = 16.0
@@ -36,7 +38,7 @@ def rgb_to_y(img: torch.Tensor) -> torch.Tensor:
 
 def quantize_uint8(img: torch.Tensor) -> torch.Tensor:
     """[0, 1] float -> the nearest uint8 level, still in [0, 1] (float64): floor(x * 255 + 0.5) / 255."""
-    return torch.floor(img.to(torch.float64).clamp(0, 1) * 255 + 0.5) / 255
+    return uint8_levels(img) / 255
 
 
 def _prepare(

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from . import daala
-from .io import LUMA_WEIGHTS
+from .io import LUMA_WEIGHTS, uint8_levels
 from .metrics import psnr, rgb_to_y, ssim
 
 PROTOCOLS = ("default", "matlab", "paper")
@@ -35,8 +35,7 @@ def check_protocol(protocol: str) -> str:
 
 def _uint8_levels(img: torch.Tensor | np.ndarray) -> torch.Tensor:
     """[0, 1] float (3, H, W) -> float64 uint8 levels 0..255: floor(x * 255 + 0.5), clipped."""
-    x = torch.as_tensor(img).detach().cpu().to(torch.float64)
-    return torch.floor(x.clamp(0, 1) * 255 + 0.5)
+    return uint8_levels(torch.as_tensor(img).detach().cpu())
 
 
 def matlab_y(img: torch.Tensor | np.ndarray, *, gray: bool = False) -> torch.Tensor:

@@ -30,6 +30,7 @@ from .checkpoint import load_checkpoint, save_checkpoint, save_generator
 from .config import TrainConfig
 from .data import StepSampler, TrainCrops
 from .device_data import DeviceCrops
+from .io import signed_to_unit
 from .models import Discriminator, Generator, VGG19Features
 from .upscale import resolve_device
 from .zoo import load_model
@@ -479,10 +480,10 @@ def validate(generator, cfg, device, step, writer, bar, lr_img, hr_img, tag: str
         writer.add_scalar(f"{tag}/psnr", result["psnr"], step)
         writer.add_scalar(f"{tag}/ssim", result["ssim"], step)
         n = min(4, lr_img.shape[0])
-        sr = (generator(lr_img[:n].float()).float() + 1) / 2
+        sr = signed_to_unit(generator(lr_img[:n].float()).float())
         up = torch.nn.functional.interpolate(lr_img[:n].float(), scale_factor=cfg.scale, mode="nearest")
         grid = torch.cat(
-            [up, sr.clamp(0, 1), (hr_img[:n].float() + 1) / 2], dim=3
+            [up, sr.clamp(0, 1), signed_to_unit(hr_img[:n].float())], dim=3
         )  # LR | SR | HR side by side
         writer.add_images("samples/lr_sr_hr" if tag == "val" else f"samples/{tag}_lr_sr_hr", grid.cpu(), step)
     generator.train(was_training)

@@ -10,6 +10,7 @@ receptive radius, which makes tiled output equal to untiled output up to float r
 from __future__ import annotations
 
 import copy
+from typing import Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -18,8 +19,23 @@ from PIL import Image
 from .fast import auto_tile, is_channels_last
 from .hardware import available_memory
 from .imresize import imresize
-from .io import pil_to_planes, planes_to_pil
-from .models import Generator
+from .io import pil_to_planes, planes_to_pil, signed_to_unit
+
+
+@runtime_checkable
+class SRModel(Protocol):
+    """What `upscale` runs: a module that maps LR (N, 3, h, w) in [0, 1] to SR (N, 3, s h, s w) in [-1, 1].
+    `srgan.models.Generator`, its inference form `srgan.fast.FastGenerator` and the ONNX Runtime wrapper
+    `srgan.onnx_export.OnnxGenerator` all have this shape."""
+
+    scale: int
+    training: bool
+
+    def receptive_radius(self) -> int:
+        """LR pixels on each side that influence one output pixel (the context an exact tile needs)."""
+        ...
+
+    def __call__(self, lr_img: torch.Tensor) -> torch.Tensor: ...
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 # What the network sees beyond the image's edges. "zeros" is the paper's network as trained (its convolutions
@@ -86,7 +102,7 @@ def _model_device(model: torch.nn.Module) -> torch.device:
 
 
 def upscale_tensor(
-    model: Generator,
+    model: SRModel,
     image: torch.Tensor,
     *,
     tile: int | str | None = None,
@@ -165,7 +181,7 @@ def upscale_tensor(
                     out = model(lr_tile).float()  # (N, 3, h', w') -> (N, 3, s*h', s*w'), in [-1, 1]
                     oy, ox = y0 + pad - py0, x0 + pad - px0  # where the tile starts inside its context
                     out = out[:, :, oy * s : (oy + y1 - y0) * s, ox * s : (ox + x1 - x0) * s]
-                    sr_tile = out.add(1).mul_(0.5).clamp_(0, 1)  # [-1, 1] -> [0, 1]
+                    sr_tile = signed_to_unit(out).clamp_(0, 1)
                     sr_img[:, :, y0 * s : y1 * s, x0 * s : x1 * s] = sr_tile.to(image.device)
     except torch.OutOfMemoryError as exc:
         if run_device.type == "cuda":
@@ -180,7 +196,7 @@ def upscale_alpha(alpha: torch.Tensor, scale: int) -> torch.Tensor:
 
 
 def upscale(
-    model: Generator,
+    model: SRModel,
     image: torch.Tensor | Image.Image,
     *,
     tile: int | str | None = None,
@@ -190,7 +206,8 @@ def upscale(
     edge: str = "auto",
 ) -> torch.Tensor | Image.Image:
     """Super-resolve `image` with `model` (a Generator in eval mode, e.g. from `srgan.load_model`, or its
-    fast inference form from `srgan.fast.prepare_for_inference`, or an `srgan.onnx.OnnxGenerator`).
+    fast inference form from `srgan.fast.prepare_for_inference`, or an `srgan.onnx_export.OnnxGenerator`:
+    any `SRModel`).
 
     image: float32 RGB (3, H, W) or (N, 3, H, W) in [0, 1] -> the same layout, `model.scale` times larger,
         float32 in [0, 1], on the image's device. Or a PIL image -> a PIL image: RGB and palette images give

@@ -72,12 +72,12 @@ def load_model(
     return model.to(device)
 
 
-def interpolate_generators(g0: Generator, g1: Generator, alpha: float) -> Generator:
-    """A new generator whose weights (and batch-norm statistics) are (1 - alpha) * g0 + alpha * g1: network
-    interpolation (as in ESRGAN, Wang et al. 2018), a knob along the perception-distortion trade-off.
-    alpha in [0, 1]; 0 gives g0's weights exactly, 1 gives g1's."""
-    if not (math.isfinite(alpha) and 0.0 <= alpha <= 1.0):
-        raise ValueError(f"realism / alpha must be in [0, 1], got {alpha}")
+def interpolate_generators(g0: Generator, g1: Generator, realism: float) -> Generator:
+    """A new generator whose weights (and batch-norm statistics) are (1 - realism) * g0 + realism * g1:
+    network interpolation (as in ESRGAN, Wang et al. 2018), a knob along the perception-distortion trade-off.
+    realism in [0, 1]; 0 gives g0's weights exactly, 1 gives g1's."""
+    if not (math.isfinite(realism) and 0.0 <= realism <= 1.0):
+        raise ValueError(f"realism must be in [0, 1], got {realism}")
     if g0.kwargs != g1.kwargs:
         raise ValueError(f"cannot interpolate generators of different shapes: {g0.kwargs} vs {g1.kwargs}")
     s0, s1 = g0.state_dict(), g1.state_dict()
@@ -85,7 +85,7 @@ def interpolate_generators(g0: Generator, g1: Generator, alpha: float) -> Genera
     for key, w0 in s0.items():
         w1 = s1[key].to(w0.device)
         # torch.lerp is exact at the ends (start + 0 * diff, end - 0 * diff); BN's integer counter is g1's
-        mixed[key] = torch.lerp(w0, w1, alpha) if w0.is_floating_point() else w1.clone()
+        mixed[key] = torch.lerp(w0, w1, realism) if w0.is_floating_point() else w1.clone()
     return generator_from_state(mixed, g0.kwargs).to(next(g0.parameters()).device)
 
 
