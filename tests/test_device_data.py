@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from test_data import PINNED_CROPS, PINNED_STEPS
 
 from srgan.checkpoint import load_checkpoint
 from srgan.config import make_config
@@ -39,6 +40,15 @@ def test_device_batches_equal_the_dataloader_batches(tmp_path, make_images, kw):
         assert torch.equal(hr_img, hr_ref) and torch.equal(lr_img, lr_ref)
         assert 0 <= lr_img.min() and lr_img.max() <= 1 and -1 <= hr_img.min() and hr_img.max() <= 1
     assert [b[1].shape[0] for b in dev.batches(2, 5)] == [kw["batch_size"]] * 3
+
+
+def test_exact_plans_are_the_pinned_crops(tmp_path, make_images):
+    make_images(tmp_path / "imgs")
+    for (seed, flips, world_size, rank), pinned in PINNED_CROPS.items():
+        dev = DeviceCrops([str(tmp_path / "imgs")], crop_size=32, batch_size=2, seed=seed, flips=flips,
+                          rank=rank, world_size=world_size)  # fmt: skip
+        plans = np.concatenate([dev.plan(step) for step in PINNED_STEPS])  # (12, 5)
+        assert plans.dtype == np.int64 and plans.tolist() == [list(row) for row in pinned]
 
 
 def test_flips_happen_and_follow_the_plan(tmp_path, make_images):
