@@ -36,12 +36,12 @@ from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode
 from upscale import default_results_path
 
+from srgan.config import make_config
 from srgan.data import StepSampler, TrainCrops
 from srgan.device_data import DeviceCrops
 from srgan.losses import ADV_WEIGHT
-from srgan.models import Discriminator, Generator, VGG19Features
-from srgan.train import compiled, discriminator_step, generator_step
-from srgan.vgg_weights import is_cached, load_vgg19
+from srgan.train import build, compiled, discriminator_step, generator_step
+from srgan.vgg_weights import is_cached
 
 SYNTHETIC_MODES = {"fp32": ("fp32", False), "bf16": ("bf16", False), "bf16+channels_last": ("bf16", True)}
 REPO = Path(__file__).resolve().parents[1]
@@ -78,25 +78,20 @@ def matmul_ceiling(device: torch.device, size: int, reps: int) -> float:
 
 
 class Setup:
-    """Models, optimizers and loss settings of one preset, in one precision / layout."""
+    """Models, optimizers and loss settings of one preset, in one precision / layout: `srgan.train.build`
+    of the preset's TrainConfig, as `srgan train` makes them."""
 
     def __init__(self, preset, device, *, precision, channels_last, fused, compile_mode, model_kw):
-        torch.manual_seed(0)
         fmt = torch.channels_last if channels_last else torch.contiguous_format
         self.device, self.precision, self.fmt = device, precision, fmt
-        self.g = Generator(**model_kw["g"]).to(device, memory_format=fmt)
-        self.d = None
-        if preset.startswith("srgan"):
-            self.d = Discriminator(**model_kw["d"]).to(device, memory_format=fmt)
-        self.vgg = None
-        if preset.endswith("vgg54"):  # the real weights when cached (`srgan weights vgg19`), else random
-            vgg = load_vgg19(("54",), device=device) if is_cached("caffe") else VGG19Features(layers=("54",))
-            self.vgg = vgg.to(device, memory_format=fmt)
-        adam = dict(lr=1e-4, betas=(0.9, 0.999), fused=True if fused else None)
-        self.opt_g = torch.optim.Adam(self.g.parameters(), **adam)
-        self.opt_d = torch.optim.Adam(self.d.parameters(), **adam) if self.d is not None else None
+        vgg_source = "caffe" if is_cached("caffe") else "random"  # the real weights when cached, else random
+        cfg = make_config(preset, precision=precision, channels_last=channels_last, fused_adam=fused,
+                          vgg_source=vgg_source, **model_kw)  # fmt: skip
+        parts = build(cfg, device)
+        self.g, self.d, self.vgg, self.opt_g, self.opt_d = parts.generator, parts.discriminator, parts.vgg, \
+            parts.opt_g, parts.opt_d  # fmt: skip
         self.g_run, self.d_run = compiled(self.g, compile_mode), compiled(self.d, compile_mode)
-        self.content = "vgg54" if self.vgg is not None else "mse"
+        self.content = cfg.content_loss
 
     def step(self, lr_img, hr_img) -> float:
         lr_img = lr_img.to(self.device, non_blocking=True).contiguous(memory_format=self.fmt)
@@ -172,11 +167,11 @@ def main() -> None:
     workers = args.workers if args.workers is not None else len(os.sched_getaffinity(0))
     data_root = Path(os.environ.get("SRGAN_DATA", REPO.parent / "shared" / "data"))
     data = args.data or str(data_root / "train" / "bsd200")
-    model_kw = {"g": {}, "d": {}}
+    model_kw = {}
     crop = 96
     ceiling_size = args.ceiling_size or (8192 if cuda else 2048)
     if args.quick:
-        model_kw = {"g": {"num_blocks": 1, "channels": 8}, "d": {"channels": 8, "image_size": 32}}
+        model_kw = {"num_blocks": 1, "channels": 8, "d_channels": 8, "crop_size": 32}
         crop, steps, warmup, batches, ceiling_size, workers = 32, 2, 1, args.batches or [2], 256, 0
     if not Path(data).is_dir():
         raise SystemExit(f"error: training images not found in {data}: pass --data DIR or set SRGAN_DATA")

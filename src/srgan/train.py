@@ -208,6 +208,76 @@ def open_tensorboard(out_dir: Path):
     return SummaryWriter(str(out_dir / "tb"))
 
 
+@dataclasses.dataclass
+class Parts:
+    """What a run trains and with what: built by `build` from a TrainConfig (train() and bench/ use it)."""
+
+    generator: Generator
+    discriminator: Discriminator | None
+    vgg: VGG19Features | None
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer | None
+    ema: Generator | None  # the exponential moving average of G (cfg.ema_decay), never trained directly
+
+
+def build(cfg: TrainConfig, device: torch.device, *, init: bool = True) -> Parts:
+    """Models (seeded by cfg.seed; G from cfg.init_from when `init`), the VGG19 of the content loss, the
+    memory format, the Adam optimizers and the EMA copy of G, on `device`."""
+    torch.manual_seed(cfg.seed)
+    generator = Generator(num_blocks=cfg.num_blocks, channels=cfg.channels, scale=cfg.scale).to(device)
+    discriminator = None
+    if cfg.adversarial:
+        discriminator = Discriminator(image_size=cfg.crop_size, channels=cfg.d_channels).to(device)
+    if cfg.init_from and init:
+        start = load_model(cfg.init_from)
+        if start.kwargs != generator.kwargs:
+            raise ValueError(
+                f"--init-from {cfg.init_from} has generator {start.kwargs}, expected {generator.kwargs}"
+            )
+        generator.load_state_dict(start.state_dict())
+        log.info("generator initialised from %s", cfg.init_from)
+    vgg = build_vgg(cfg, device)
+    if cfg.channels_last:
+        generator = generator.to(memory_format=torch.channels_last)
+        if discriminator is not None:
+            discriminator = discriminator.to(memory_format=torch.channels_last)
+        if vgg is not None:
+            vgg = vgg.to(memory_format=torch.channels_last)
+    adam = dict(lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2), fused=True if cfg.fused_adam else None)
+    opt_g = torch.optim.Adam(generator.parameters(), **adam)
+    opt_d = torch.optim.Adam(discriminator.parameters(), **adam) if discriminator else None
+    ema = copy.deepcopy(generator).eval().requires_grad_(False) if cfg.ema_decay is not None else None
+    return Parts(generator, discriminator, vgg, opt_g, opt_d, ema)
+
+
+def make_batches(cfg: TrainConfig, device: torch.device, start_step: int, *, rank: int = 0,
+                 world_size: int = 1):  # fmt: skip
+    """(dataset, iterator of (lr_img, hr_img) batches for steps start_step .. cfg.steps - 1): the DataLoader
+    path, or the same batches made on the device (cfg.data_on_device)."""
+    if cfg.data_on_device:  # the same batches as the DataLoader path, made on the device
+        dataset = DeviceCrops(
+            cfg.train_dirs, crop_size=cfg.crop_size, scale=cfg.scale, batch_size=cfg.batch_size,
+            seed=cfg.seed, degradation=cfg.degradation, flips=cfg.flips, rank=rank, world_size=world_size,
+            device=device, exact_crops=cfg.exact_crops,
+        )  # fmt: skip
+        loader = dataset.batches(start_step, cfg.steps)
+    else:
+        dataset = TrainCrops(
+            cfg.train_dirs, crop_size=cfg.crop_size, scale=cfg.scale, batch_size=cfg.batch_size,
+            seed=cfg.seed, degradation=cfg.degradation, flips=cfg.flips, cache_images=cfg.cache_images,
+            rank=rank, world_size=world_size,
+        )  # fmt: skip
+        loader = DataLoader(
+            dataset,
+            batch_size=cfg.batch_size,
+            sampler=StepSampler(start_step, cfg.steps, cfg.batch_size),
+            num_workers=cfg.num_workers,
+            pin_memory=device.type == "cuda",
+            persistent_workers=cfg.num_workers > 0,
+        )
+    return dataset, loader
+
+
 def check_inputs(cfg: TrainConfig, *, resume: str | Path | None = None, from_scratch: bool = False) -> None:
     """What the run needs, checked before step 1 (a mistyped --val must not cost the steps up to the first
     validation): FileNotFoundError / ValueError with a one-line message."""
@@ -260,32 +330,10 @@ def _train(cfg: TrainConfig, resume: str | Path | None, rank: int, world_size: i
                 "or choose another --out"
             )
 
-    torch.manual_seed(cfg.seed)
-    generator = Generator(num_blocks=cfg.num_blocks, channels=cfg.channels, scale=cfg.scale).to(device)
-    discriminator = None
-    if cfg.adversarial:
-        discriminator = Discriminator(image_size=cfg.crop_size, channels=cfg.d_channels).to(device)
-    if cfg.init_from and resume is None:
-        init = load_model(cfg.init_from)
-        if init.kwargs != generator.kwargs:
-            raise ValueError(
-                f"--init-from {cfg.init_from} has generator {init.kwargs}, expected {generator.kwargs}"
-            )
-        generator.load_state_dict(init.state_dict())
-        log.info("generator initialised from %s", cfg.init_from)
-    vgg = build_vgg(cfg, device)
-    if cfg.channels_last:
-        generator = generator.to(memory_format=torch.channels_last)
-        if discriminator is not None:
-            discriminator = discriminator.to(memory_format=torch.channels_last)
-        if vgg is not None:
-            vgg = vgg.to(memory_format=torch.channels_last)
-    betas = (cfg.beta1, cfg.beta2)
-    adam = dict(lr=cfg.learning_rate, betas=betas, fused=True if cfg.fused_adam else None)
-    opt_g = torch.optim.Adam(generator.parameters(), **adam)
-    opt_d = torch.optim.Adam(discriminator.parameters(), **adam) if discriminator else None
-
-    start_step, ema_state = 0, None
+    parts = build(cfg, device, init=resume is None)
+    generator, discriminator, vgg = parts.generator, parts.discriminator, parts.vgg
+    opt_g, opt_d, ema = parts.opt_g, parts.opt_d, parts.ema
+    start_step = 0
     if resume is not None:
         ckpt = load_checkpoint(resume, map_location=device)
         generator.load_state_dict(ckpt["generator"])
@@ -295,42 +343,18 @@ def _train(cfg: TrainConfig, resume: str | Path | None, rank: int, world_size: i
                 raise ValueError(f"{resume} has no discriminator: it is not an SRGAN checkpoint")
             discriminator.load_state_dict(ckpt["discriminator"])
             opt_d.load_state_dict(ckpt["opt_d"])
+        if ema is not None:  # the checkpoint's average, or (EMA switched on now) the resumed weights
+            ema.load_state_dict(ckpt.get("generator_ema") or generator.state_dict())
         set_rng_state(ckpt["rng"])
         start_step = ckpt["step"]
-        ema_state = ckpt.get("generator_ema")
         log.info("resumed from %s at step %d", resume, start_step)
 
-    ema = None
-    if cfg.ema_decay is not None:  # starts as G (or as the checkpoint's average); never trained directly
-        ema = copy.deepcopy(generator).eval().requires_grad_(False)
-        if resume is not None and ema_state is not None:
-            ema.load_state_dict(ema_state)
     if world_size > 1:
         generator = DDP(generator)
         if discriminator is not None:
             discriminator = DDP(discriminator)
 
-    if cfg.data_on_device:  # the same batches as the DataLoader path, made on the device
-        dataset = DeviceCrops(
-            cfg.train_dirs, crop_size=cfg.crop_size, scale=cfg.scale, batch_size=cfg.batch_size,
-            seed=cfg.seed, degradation=cfg.degradation, flips=cfg.flips, rank=rank, world_size=world_size,
-            device=device, exact_crops=cfg.exact_crops,
-        )  # fmt: skip
-        loader = dataset.batches(start_step, cfg.steps)
-    else:
-        dataset = TrainCrops(
-            cfg.train_dirs, crop_size=cfg.crop_size, scale=cfg.scale, batch_size=cfg.batch_size,
-            seed=cfg.seed, degradation=cfg.degradation, flips=cfg.flips, cache_images=cfg.cache_images,
-            rank=rank, world_size=world_size,
-        )  # fmt: skip
-        loader = DataLoader(
-            dataset,
-            batch_size=cfg.batch_size,
-            sampler=StepSampler(start_step, cfg.steps, cfg.batch_size),
-            num_workers=cfg.num_workers,
-            pin_memory=device.type == "cuda",
-            persistent_workers=cfg.num_workers > 0,
-        )
+    dataset, loader = make_batches(cfg, device, start_step, rank=rank, world_size=world_size)
     # torch.compile wraps the modules used in the steps; checkpoints still come from the plain modules.
     g_run, d_run = compiled(generator, cfg.compile_mode), compiled(discriminator, cfg.compile_mode)
     d_for_g = d_run  # G's adversarial term: the unwrapped D under DDP (no gradient sync for D there)
@@ -425,9 +449,11 @@ def _train(cfg: TrainConfig, resume: str | Path | None, rank: int, world_size: i
                 writer.add_scalar("learning_rate", learning_rate, step)
                 writer.add_scalar("steps_per_second", (step - start_step) / (time.perf_counter() - t0), step)
         if is_main and cfg.val_dir and (step % cfg.val_every == 0 or last):
-            validate(unwrap(generator), cfg, device, step, writer, bar, lr_img, hr_img)
+            where = dict(val_dir=cfg.val_dir, scale=cfg.scale, device=device, step=step,
+                         batch=(lr_img, hr_img), writer=writer, bar=bar)  # fmt: skip
+            validate(unwrap(generator), **where)
             if ema is not None:
-                validate(ema, cfg, device, step, writer, bar, lr_img, hr_img, tag="val_ema")
+                validate(ema, **where, tag="val_ema")
         if is_main and cfg.snapshot_every and (step % cfg.snapshot_every == 0 or last):
             snapshot(step)
         if is_main and (step % cfg.ckpt_every == 0 or last):
@@ -467,21 +493,36 @@ def check_replicas_in_sync(model: nn.Module) -> None:
 
 
 @torch.no_grad()
-def validate(generator, cfg, device, step, writer, bar, lr_img, hr_img, tag: str = "val") -> float:
-    """Validation PSNR (Y, 4-px border) on cfg.val_dir; sample images to TensorBoard."""
+def validate(
+    generator: nn.Module,
+    *,
+    val_dir: str,
+    scale: int,
+    device: torch.device,
+    step: int,
+    batch: tuple[torch.Tensor, torch.Tensor],
+    writer=None,
+    bar: tqdm | None = None,
+    tag: str = "val",
+) -> float:
+    """Validation PSNR (Y, 4-px border) on `val_dir`, printed and logged under `tag`; with a TensorBoard
+    `writer`, LR | SR | HR samples of the training `batch` (lr_img, hr_img). Returns the PSNR."""
     from .evaluate import evaluate
 
     was_training = generator.training
     generator.eval()
-    result = evaluate(generator, cfg.val_dir, scale=cfg.scale, device=device, progress=False)
+    result = evaluate(generator, val_dir, scale=scale, device=device, progress=False)
     what = "val PSNR" if tag == "val" else "EMA val PSNR"
-    bar.write(f"step {step}: {what} {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f} on {cfg.val_dir}")
+    (bar.write if bar is not None else print)(
+        f"step {step}: {what} {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f} on {val_dir}"
+    )
     if writer is not None:
         writer.add_scalar(f"{tag}/psnr", result["psnr"], step)
         writer.add_scalar(f"{tag}/ssim", result["ssim"], step)
+        lr_img, hr_img = batch
         n = min(4, lr_img.shape[0])
         sr = signed_to_unit(generator(lr_img[:n].float()).float())
-        up = torch.nn.functional.interpolate(lr_img[:n].float(), scale_factor=cfg.scale, mode="nearest")
+        up = torch.nn.functional.interpolate(lr_img[:n].float(), scale_factor=scale, mode="nearest")
         grid = torch.cat(
             [up, sr.clamp(0, 1), signed_to_unit(hr_img[:n].float())], dim=3
         )  # LR | SR | HR side by side
