@@ -17,7 +17,8 @@ from pathlib import Path
 import torch
 from upscale import REPO, default_results_path, device_name
 
-from srgan.evaluate import check_data_dir, evaluate_sets
+from srgan.data import check_data_dir
+from srgan.evaluate import evaluate_sets
 from srgan.zoo import load_model
 
 RUNS = {"plain fp32": (False, "fp32"), "fast fp32": (True, "fp32"),

@@ -17,7 +17,8 @@ from pathlib import Path
 import torch
 
 from srgan.artefacts import colour_shift
-from srgan.evaluate import check_data_dir, list_pairs, load_pair, make_upscaler
+from srgan.data import check_data_dir, list_pairs, load_pair
+from srgan.evaluate import make_upscaler
 from srgan.metrics import psnr, quantize_uint8
 
 

@@ -12,7 +12,7 @@ import torch
 from PIL import Image, ImageDraw
 
 import srgan
-from srgan.evaluate import bicubic_upscale, nearest_upscale
+from srgan.baselines import bicubic_upscale, nearest_upscale
 from srgan.io import read_image, tensor_to_pil
 
 

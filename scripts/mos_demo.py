@@ -31,7 +31,7 @@ CALIBRATION = {"cal_left": (0, 64, 64, 128), "cal_right": (64, 0, 128, 64)}
 def build_folders(root: Path) -> dict:
     """root/HR, root/sr/<method> (flat folders of PNGs) and root/cal from crops of the example image."""
     from srgan import load_model, upscale
-    from srgan.evaluate import bicubic_upscale, nearest_upscale
+    from srgan.baselines import bicubic_upscale, nearest_upscale
     from srgan.imresize import bicubic_degrade
     from srgan.io import read_image, write_image
 

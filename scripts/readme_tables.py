@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 
-from srgan.evaluate import PAPER_TABLE1, PAPER_TABLE2
+from srgan.paper import PAPER_TABLE1, PAPER_TABLE2
 
 MODELS = ["nearest", "bicubic", "srresnet", "srgan", "realism-0.5"]
 SETS = ["Set5", "Set14", "BSD100"]

@@ -22,7 +22,8 @@ from pathlib import Path
 import torch
 
 from srgan.artefacts import aggregate, measure
-from srgan.evaluate import check_data_dir, list_pairs, load_pair, make_upscaler
+from srgan.data import check_data_dir, list_pairs, load_pair
+from srgan.evaluate import make_upscaler
 from srgan.lpips import load_lpips
 from srgan.metrics import psnr
 from srgan.zoo import load_model

@@ -16,14 +16,15 @@ from srgan import zoo
 from srgan.artefacts import ARTEFACT_KEYS
 from srgan.artefacts import aggregate as aggregate_artefacts
 from srgan.artefacts import measure as measure_artefacts
+from srgan.baselines import bicubic_upscale
 from srgan.checkpoint import save_generator
 from srgan.cli import main
-from srgan.evaluate import PAPER_TABLE2, bicubic_upscale
 from srgan.imresize import bicubic_degrade
 from srgan.io import read_image, write_image
 from srgan.lpips import load_lpips
 from srgan.metrics import psnr, ssim
 from srgan.models import Generator
+from srgan.paper import PAPER_TABLE2
 from srgan.zoo import interpolate_generators
 
 

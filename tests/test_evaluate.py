@@ -9,20 +9,15 @@ from pathlib import Path
 import pytest
 import torch
 
+from srgan.baselines import bicubic_upscale, nearest_upscale
 from srgan.checkpoint import save_generator
 from srgan.cli import main
-from srgan.evaluate import (
-    PAPER_TABLE2,
-    bicubic_upscale,
-    evaluate,
-    evaluate_sets,
-    format_table,
-    nearest_upscale,
-)
+from srgan.evaluate import evaluate, evaluate_sets, format_table
 from srgan.imresize import bicubic_degrade
 from srgan.io import read_image, write_image
 from srgan.metrics import psnr, ssim
 from srgan.models import Generator
+from srgan.paper import PAPER_TABLE2
 
 SIZES = {"a": (32, 40), "b": (36, 28)}  # HR (H, W), multiples of 4; LR 8x10 and 9x7
 

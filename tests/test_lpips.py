@@ -9,6 +9,8 @@ import hashlib
 import io
 import os
 import pickle
+import subprocess
+import sys
 import tarfile
 import urllib.error
 import zipfile
@@ -126,6 +128,21 @@ def test_second_call_uses_the_cache(nets, monkeypatch, capsys):
         assert "already cached" in capsys.readouterr().err
     assert main(["weights", "lpips", "--quiet"]) == 0
     assert capsys.readouterr().out.split() == [str(weights_path("alex")), str(weights_path("vgg"))]
+
+
+@pytest.mark.parametrize("net", ["alex", "vgg"])
+def test_expected_shapes_are_the_networks_state_dict(net):
+    """lpips_weights records the published layout without importing srgan.lpips; the shapes it checks files
+    and the cache against must be those of the network built from it, key for key and in order."""
+    with torch.device("meta"):
+        model = LPIPS(net)
+    expected = [(k, tuple(v.shape)) for k, v in model.state_dict().items()]
+    assert list(lpips_weights.expected_shapes(net).items()) == expected
+
+
+def test_weights_module_does_not_import_the_network():
+    code = "import sys, srgan.lpips_weights; assert 'srgan.lpips' not in sys.modules, 'import cycle'"
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_rejects_mismatched_inputs():

@@ -17,18 +17,14 @@ import torch
 from PIL import Image
 
 from srgan import daala
+from srgan.baselines import bicubic_upscale, nearest_upscale
 from srgan.cli import main
-from srgan.evaluate import (
-    PAPER_TABLE2,
-    bicubic_upscale,
-    evaluate,
-    evaluate_sets,
-    is_gray_file,
-    nearest_upscale,
-)
+from srgan.data import is_gray_file
+from srgan.evaluate import evaluate, evaluate_sets
 from srgan.imresize import bicubic_degrade
 from srgan.io import read_image, write_image
 from srgan.metrics import psnr, ssim
+from srgan.paper import PAPER_TABLE2
 from srgan.protocols import PROTOCOLS, matlab_y, paper_y, score
 
 

@@ -10,7 +10,8 @@ import torch
 from safetensors import safe_open
 
 from srgan.cli import build_parser
-from srgan.evaluate import evaluate, list_pairs, load_pair
+from srgan.data import list_pairs, load_pair
+from srgan.evaluate import evaluate
 from srgan.lpips import load_lpips
 from srgan.models import Generator, count_parameters
 from srgan.zoo import DEFAULT_MODEL, SHIPPED, WEIGHTS_DIR, load_model, load_realism_model

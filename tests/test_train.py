@@ -9,6 +9,7 @@ import torch
 
 from srgan.checkpoint import atomic_write, load_checkpoint, save_checkpoint
 from srgan.config import PRESETS, make_config
+from srgan.models import Generator
 from srgan.train import train
 from srgan.zoo import load_model
 
@@ -80,6 +81,18 @@ def test_bf16_and_channels_last_train(tmp_path, data):
     cfg = tiny_config("srresnet-mse", tmp_path, data, steps=2, precision="bf16", channels_last=True)
     ckpt = load_checkpoint(train(cfg))
     assert all(v.dtype != torch.bfloat16 for v in ckpt["generator"].values())  # weights stay fp32
+    # the same two steps in fp32 from the same start: every weight moved, and moved like fp32's (Adam moves
+    # each weight by at most ~learning_rate per step, so bf16 gradients can differ by at most that much)
+    ref = load_checkpoint(train(dataclasses.replace(cfg, precision="fp32", channels_last=False,
+                                                    out_dir=str(tmp_path / "fp32"))))  # fmt: skip
+    torch.manual_seed(cfg.seed)
+    start = Generator(num_blocks=1, channels=8).state_dict()
+    for k, w in ckpt["generator"].items():
+        if w.is_floating_point() and "running" not in k:
+            assert not torch.equal(w, start[k].to(w)), k
+            assert (w - ref["generator"][k]).abs().max() <= 2 * 2 * cfg.learning_rate + 1e-6, k
+    g = load_model(Path(cfg.out_dir) / "last.pt")
+    assert g(torch.rand(1, 3, 8, 8)).shape == (1, 3, 32, 32)
 
 
 def test_atomic_write_leaves_the_old_file_on_failure(tmp_path):

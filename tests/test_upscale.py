@@ -14,7 +14,7 @@ from srgan import upscale
 from srgan.checkpoint import save_generator
 from srgan.cli import main
 from srgan.imresize import imresize
-from srgan.io import load_image, to_uint8
+from srgan.io import open_image, pil_to_planes, to_uint8
 from srgan.models import Generator
 
 
@@ -146,7 +146,7 @@ def test_exif_orientation_is_applied(tmp_path, model_path):
     path = tmp_path / "rotated.jpg"
     raw.save(path, exif=exif, quality=95)
 
-    rgb, alpha, meta = load_image(path)
+    rgb, alpha, meta = pil_to_planes(open_image(path))
     with Image.open(path) as stored:
         upright = np.asarray(stored.convert("RGB").transpose(Image.Transpose.ROTATE_270))
     assert rgb.shape == (3, 10, 6) and alpha is None and meta.out_mode == "RGB"
@@ -241,7 +241,7 @@ def test_modes_round_trip(tmp_path, model_path, kind, out_mode):
 def test_16bit_gray_read_with_16_bits(tmp_path):
     values = np.array([[0, 1, 2, 65535]], dtype=np.uint16)
     Image.fromarray(values).save(tmp_path / "deep.png")
-    rgb, alpha, meta = load_image(tmp_path / "deep.png")
+    rgb, alpha, meta = pil_to_planes(open_image(tmp_path / "deep.png"))
     assert meta.bit_depth == 16 and meta.out_mode == "I;16" and alpha is None
     assert torch.allclose(rgb[0, 0] * 65535, torch.tensor([0.0, 1, 2, 65535]), atol=1e-2)
 

@@ -4,6 +4,8 @@ skipped), the cache's idempotency and md5 check, and the torchvision layout with
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import tarfile
 import urllib.error
 from pathlib import Path
@@ -159,6 +161,19 @@ def test_keras_kernel_conversion_matches_keras_cross_correlation(tmp_path):
             expected += np.einsum("ihw,io->ohw", xp[:, dy : dy + 7, dx : dx + 9], kernel[dy, dx])
     got = F.conv2d(torch.from_numpy(x)[None], state["features.0.weight"], state["features.0.bias"], padding=1)
     np.testing.assert_allclose(got[0].numpy(), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_h5py_is_imported_only_to_read_the_keras_file(tmp_path, monkeypatch):
+    """Only the caffe conversion needs h5py: importing the package and the verbs that run generators
+    (upscale, eval, benchmark) must not import it; without it, converting the .h5 names what to install."""
+    code = (
+        "import srgan, srgan.cli, srgan.upscale, srgan.evaluate, srgan.benchmark, sys; "
+        "assert 'h5py' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    monkeypatch.setitem(sys.modules, "h5py", None)  # `import h5py` now raises ImportError
+    with pytest.raises(ImportError, match=r"needs the h5py package: `pip install h5py`"):
+        vgg_weights.convert_keras_h5(tmp_path / KERAS_H5_NAME)
 
 
 def test_caffe_pipeline_offline_is_idempotent_and_rebuilds_a_broken_cache(tmp_path, tmp_cache, monkeypatch):

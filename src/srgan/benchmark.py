@@ -34,16 +34,10 @@ from tqdm import tqdm
 from .artefacts import aggregate as aggregate_artefacts
 from .artefacts import measure as measure_artefacts
 from .checkpoint import atomic_write
-from .evaluate import (
-    PAPER_METHODS,
-    PAPER_TABLE2,
-    check_set_dirs,
-    is_gray_file,
-    list_pairs,
-    load_pair,
-    make_upscaler,
-)
+from .data import check_set_dirs, is_gray_file, list_pairs, load_pair
+from .evaluate import make_upscaler
 from .io import read_image, write_image
+from .paper import PAPER_METHODS, PAPER_TABLE2
 from .zoo import SHIPPED, WEIGHTS_DIR, canonical_name, load_realism_model
 
 LPIPS_NETS = ("alex", "vgg")

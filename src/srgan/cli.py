@@ -251,8 +251,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
+    from .baselines import BASELINES
     from .checkpoint import atomic_write
-    from .evaluate import BASELINES, check_data_dir, evaluate_sets, format_table
+    from .data import check_data_dir
+    from .evaluate import evaluate_sets, format_table
     from .zoo import canonical_name, load_model
 
     try:

@@ -5,6 +5,9 @@ the batches an uninterrupted run would, with any number of DataLoader workers or
 which image, window and flips each sample gets, for this DataLoader path and the device path
 (`srgan.device_data`) alike.
 Images come out as LR in [0, 1] and HR in [-1, 1] (the paper's ranges at the model boundary).
+
+Benchmark sets (Set5, Set14, BSD100 and the like) are folders with HR/ and optionally LR_x{scale}/: the
+functions at the end find, check and read their image pairs.
 """
 
 from __future__ import annotations
@@ -21,8 +24,8 @@ from PIL import Image
 from torch.utils.data import Dataset, Sampler
 from tqdm import tqdm
 
-from .imresize import DEGRADATIONS
-from .io import IMAGE_EXTENSIONS, pil_to_rgb
+from .imresize import DEGRADATIONS, bicubic_degrade
+from .io import IMAGE_EXTENSIONS, list_images, pil_to_rgb, read_image, unit_to_signed
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +208,7 @@ class TrainCrops(Dataset):
             crop = crop[::-1, :]
         hr = torch.from_numpy(np.ascontiguousarray(crop)).permute(2, 0, 1).float().div_(255)  # (3, S, S)
         lr_img = self.degrade(hr, self.scale)  # (3, S, S) -> (3, S/4, S/4), in [0, 1]
-        hr_img = hr * 2 - 1  # [0, 1] -> [-1, 1]
+        hr_img = unit_to_signed(hr)  # [0, 1] -> [-1, 1]
         return lr_img, hr_img
 
 
@@ -220,3 +223,61 @@ class StepSampler(Sampler[int]):
 
     def __len__(self) -> int:
         return max(0, self.total_steps - self.start_step) * self.batch_size
+
+
+# --- benchmark sets: a folder with HR/ and optionally LR_x{scale}/ ----------------------------------------
+
+def check_data_dir(data_dir: str | Path) -> Path:
+    """Raise FileNotFoundError (with a one-line message) unless `data_dir` has an HR/ folder of images."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"data folder not found: {data_dir}")
+    if not (data_dir / "HR").is_dir():
+        raise FileNotFoundError(f"no HR/ folder inside {data_dir} (expected {data_dir}/HR/*.png)")
+    if not list_images(data_dir / "HR"):
+        raise FileNotFoundError(f"no images in {data_dir / 'HR'}")
+    return data_dir
+
+
+def check_set_dirs(dirs: Iterable[str | Path]) -> list[Path]:
+    """`check_data_dir` on each folder; their names (the set names in tables) must be distinct."""
+    dirs = [check_data_dir(d) for d in dirs]
+    names = [d.name for d in dirs]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ValueError(f"data set folder names must be distinct, got {', '.join(duplicated)} twice")
+    return dirs
+
+
+def list_pairs(data_dir: Path, scale: int) -> list[tuple[str, Path, Path | None]]:
+    """(name, HR path, LR path or None) for every HR image; LR matched by file name (stem) in LR_x{scale}/."""
+    hr_paths = list_images(data_dir / "HR")
+    lr_dir = data_dir / f"LR_x{scale}"
+    if not lr_dir.is_dir():
+        return [(p.stem, p, None) for p in hr_paths]
+    lr_by_stem = {p.stem: p for p in list_images(lr_dir)}
+    missing = [p.name for p in hr_paths if p.stem not in lr_by_stem]
+    if missing:
+        raise FileNotFoundError(f"{lr_dir} lacks LR images for {len(missing)} HR images, e.g. {missing[0]}")
+    return [(p.stem, p, lr_by_stem[p.stem]) for p in hr_paths]
+
+
+# PIL modes with one colour channel (as io.pil_to_planes reads them)
+GRAY_MODES = ("1", "L", "LA", "La", "I;16", "I;16B", "I;16L", "I")
+
+
+def is_gray_file(path: str | Path) -> bool:
+    """Whether an image file holds one colour channel (PIL mode L, LA, 1, I;16, I), read from its header."""
+    with Image.open(path) as img:
+        return img.mode in GRAY_MODES
+
+
+def load_pair(hr_path: Path, lr_path: Path | None, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(LR, HR) float RGB (3, h, w) in [0, 1]. Without an LR file, LR is MATLAB's bicubic x1/scale of HR,
+    HR first cropped to a multiple of `scale` (top-left kept)."""
+    hr_img = read_image(hr_path)
+    if lr_path is not None:
+        return read_image(lr_path), hr_img
+    h, w = hr_img.shape[-2:]
+    hr_img = hr_img[:, : h - h % scale, : w - w % scale]
+    return bicubic_degrade(hr_img, scale), hr_img

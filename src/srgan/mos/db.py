@@ -204,7 +204,7 @@ def calibration_pair(path: Path, scale: int = 4) -> tuple[tuple, tuple]:
 
     The HR image is cropped to a multiple of `scale` (top-left kept), shrunk with MATLAB bicubic and enlarged
     again by pixel replication: the paper's low anchor. The cropped HR is the high anchor."""
-    from ..evaluate import nearest_upscale
+    from ..baselines import nearest_upscale
     from ..imresize import bicubic_degrade
     from ..io import read_image
 
