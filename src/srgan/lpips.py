@@ -21,8 +21,9 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+# ALEX_LAYOUT, NETS, VGG16_LAYOUT, conv_indices: re-exported, srgan.lpips's names before issue 17
+from .lpips_weights import ALEX_LAYOUT as ALEX_LAYOUT
 from .lpips_weights import CHANNELS, check_net, ensure_lpips, is_cached, trunk_layout, weights_path
-from .lpips_weights import ALEX_LAYOUT as ALEX_LAYOUT  # these four re-exported: srgan.lpips's before issue 17
 from .lpips_weights import NETS as NETS
 from .lpips_weights import VGG16_LAYOUT as VGG16_LAYOUT
 from .lpips_weights import conv_indices as conv_indices

@@ -73,7 +73,7 @@ def check_net(net: str) -> None:
 
 
 def trunk_layout(net: str) -> list:
-    """`features` of `net` in torchvision's order: (out, kernel, stride, padding) per conv, "M" per max-pool."""
+    """`features` of `net`, torchvision's order: (out, kernel, stride, padding) per conv, "M" per max-pool."""
     check_net(net)
     return list(ALEX_LAYOUT) if net == "alex" else [c if c == "M" else (c, 3, 1, 1) for c in VGG16_LAYOUT]
 
