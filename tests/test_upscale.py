@@ -344,3 +344,29 @@ def test_bf16_cli(tmp_path, model_path):
     src = write_rgb(tmp_path / "a.png")
     assert run(model_path, src, "-o", tmp_path / "out", "--precision", "bf16") == 0
     assert (tmp_path / "out" / "a.png").exists()
+
+
+def test_colour_fix_gives_the_output_the_inputs_low_frequencies(model):
+    from srgan.upscale import colour_fix, upscale_tensor
+
+    lr_img = torch.rand(3, 10, 12, generator=torch.Generator().manual_seed(3)) * 0.6 + 0.2
+    raw = upscale_tensor(model, lr_img)
+    shifted = (raw + torch.tensor([0.05, -0.03, 0.02]).view(3, 1, 1)).clamp(0, 1)
+    fixed = colour_fix(shifted, lr_img, 4, "rgb")
+    # back-projection: what survives the x1/4 bicubic moves towards the input, and the mean colour is the
+    # input's again (the random tiny model's own output is far from it; one step does not make it equal)
+    def residual(img):
+        return (imresize(img.double(), 0.25) - lr_img.double()).abs().mean()
+
+    assert residual(fixed) < 0.6 * residual(shifted)
+    mean_error = (fixed.mean((1, 2)) - lr_img.mean((1, 2))).abs().max()
+    assert mean_error < 0.005 < (shifted.mean((1, 2)) - lr_img.mean((1, 2))).abs().max()
+    chroma = colour_fix(shifted, lr_img, 4, "chroma")  # luma of the shifted image kept
+    y = torch.tensor([65.481, 128.553, 24.966]).view(3, 1, 1) / 255
+    assert ((chroma - shifted) * y).sum(0).abs().mean() < 2e-3
+    assert torch.equal(colour_fix(shifted, lr_img, 4, "none"), shifted)
+    # upscale() applies "rgb" unless told otherwise; "none" is the network's output as eval scores it
+    assert torch.equal(upscale(model, lr_img, colour="none"), raw)
+    assert torch.allclose(upscale(model, lr_img), colour_fix(raw, lr_img, 4, "rgb"))
+    with pytest.raises(ValueError, match="colour"):
+        upscale(model, lr_img, colour="sepia")

@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from .io import MAX_PIXELS, atomic_write, expand_inputs, open_image, save_png
-from .upscale import resolve_device, upscale
+from .upscale import COLOUR_FIXES, resolve_device, upscale
 from .zoo import DEFAULT_MODEL, load_inference_model, resolve_precision
 
 
@@ -110,6 +110,7 @@ def upscale_files(
     suffix: str = "",
     force: bool = False,
     max_pixels: int | None = MAX_PIXELS,
+    colour: str = "rgb",
     progress: bool | None = None,
     on_error: Callable[[object, str], None] = lambda path, why: _say("error", path, why),
     on_warning: Callable[[object, str], None] = lambda path, why: _say("warning", path, why),
@@ -122,6 +123,8 @@ def upscale_files(
     result, and the others still run. Ctrl-C raises `Interrupted` with the result so far.
     """
     outdir = Path(outdir)
+    if colour not in COLOUR_FIXES:
+        raise ValueError(f"--colour must be one of {', '.join(COLOUR_FIXES)}, got {colour!r}")
     if max_pixels is not None and max_pixels < 1:
         raise ValueError("--max-pixels must be a positive number of input pixels")
     files, input_errors = expand_inputs(inputs)
@@ -152,7 +155,7 @@ def upscale_files(
                     on_warning(path, f"an animation of {image.info['n_frames']} frames: only the first frame "
                                "is upscaled")  # fmt: skip
                 sr_img = upscale(generator, image, tile=tile, tile_pad=tile_pad, precision=run_precision,
-                                 device=run_device)  # fmt: skip
+                                 device=run_device, colour=colour)  # fmt: skip
                 atomic_write(out, lambda tmp, img=sr_img: save_png(img, tmp))
             except Exception as e:  # one bad file must not stop the others; it is reported and counted
                 known = isinstance(e, (OSError, ValueError, MemoryError))
