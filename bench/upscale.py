@@ -94,7 +94,7 @@ def worker(args: argparse.Namespace) -> None:
         model = OnnxGenerator(args.onnx, threads=args.threads)  # exported by the parent process
 
         def run(x):
-            return upscale(model, x, tile="auto")
+            return upscale(model, x, tile="auto", colour="none")
     else:
         model = load_model(args.model, device=device, fast=True)
         if config == "ours":
@@ -103,7 +103,7 @@ def worker(args: argparse.Namespace) -> None:
             precision = config.split("-")[1]
 
         def run(x):
-            return upscale(model, x, tile="auto", precision=precision, device=device)
+            return upscale(model, x, tile="auto", precision=precision, device=device, colour="none")
 
     gen = torch.Generator().manual_seed(0)
     run(torch.rand(1, 3, 32, 32, generator=gen))  # warm-up: kernels, allocator, oneDNN primitives
