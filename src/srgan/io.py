@@ -87,14 +87,22 @@ def expand_inputs(specs: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
     return files, errors
 
 
+def gray_levels(img: Image.Image) -> tuple[np.ndarray, bool]:
+    """A 16- or 32-bit integer grayscale image (mode I;16*, I) -> (values in [0, 1] as float64, whether it
+    is read as 16-bit). I;16 is 16-bit; mode I (32-bit int) is read as 16-bit when it holds values above
+    255, else as 8-bit. The one reading of such images, for `pil_to_rgb` and `pil_to_planes` alike."""
+    arr = np.asarray(img).astype(np.float64)
+    sixteen = img.mode.startswith("I;16") or arr.max(initial=0) > 255
+    return np.clip(arr / (65535.0 if sixteen else 255.0), 0, 1), sixteen
+
+
 def pil_to_rgb(img: Image.Image) -> Image.Image:
     """Any PIL mode (L, LA, P, RGBA, I;16, CMYK, ...) -> RGB. Alpha is dropped, 16-bit scaled to 8 bits."""
     if img.mode == "RGB":
         return img
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(img, dtype=np.float64)
-        peak = 65535.0 if arr.max() > 255 or img.mode.startswith("I;16") else 255.0
-        arr = np.clip(np.floor(arr / peak * 255 + 0.5), 0, 255).astype(np.uint8)
+    if img.mode.startswith("I;16") or img.mode == "I":
+        gray, _ = gray_levels(img)
+        arr = np.floor(gray * 255 + 0.5).astype(np.uint8)  # the rounding of uint8_levels
         return Image.fromarray(arr, "L").convert("RGB")
     if img.mode == "P" and "transparency" in img.info:
         img = img.convert("RGBA")
@@ -109,7 +117,7 @@ def read_image(path: str | Path, *, exif_transpose: bool = True) -> torch.Tensor
             img.load()
             if exif_transpose:
                 img = ImageOps.exif_transpose(img)
-            return pil_to_tensor(pil_to_rgb(img))
+            return pil_to_tensor(pil_to_rgb(img))  # 8-bit levels, as metrics and training read images
     except FileNotFoundError:
         raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
@@ -254,11 +262,8 @@ def pil_to_planes(img: Image.Image) -> tuple[torch.Tensor, torch.Tensor | None, 
     if mode == "F":
         raise ValueError("unsupported image mode 'F' (32-bit float grayscale has no defined range)")
     if mode.startswith("I;16") or mode == "I":
-        arr = np.asarray(img).astype(np.float64)
-        # I;16 is 16-bit; mode I (32-bit int) is read as 16-bit when it holds values above 255.
-        sixteen = mode.startswith("I;16") or arr.max(initial=0) > 255
-        peak = 65535.0 if sixteen else 255.0
-        gray = torch.from_numpy(np.clip(arr / peak, 0, 1)).float()[None]  # (H, W) -> (1, H, W)
+        levels, sixteen = gray_levels(img)
+        gray = torch.from_numpy(levels).float()[None]  # (H, W) -> (1, H, W)
         meta = ImageMeta(mode, gray=True, bit_depth=16 if sixteen else 8, icc_profile=_icc_for(icc, True))
         return gray.expand(3, -1, -1).contiguous(), None, meta
     if mode in ("1", "L", "LA", "La"):
