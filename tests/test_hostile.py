@@ -33,12 +33,7 @@ TINY_TRAIN = ["--num-blocks", "1", "--channels", "8", "--crop-size", "32", "--ba
               "--log-every", "1", "--ckpt-every", "1"]  # fmt: skip
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny convolutions: extra threads only contend
 
 
 @pytest.fixture(scope="module")
