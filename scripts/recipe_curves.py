@@ -26,7 +26,7 @@ from srgan.data import check_data_dir, list_pairs, load_pair
 from srgan.evaluate import make_upscaler
 from srgan.lpips import load_lpips
 from srgan.metrics import psnr
-from srgan.zoo import load_model
+from srgan.zoo import load_model, load_realism_model
 
 DATA = Path(os.environ.get("SRGAN_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -58,7 +58,8 @@ def main() -> None:
     ap.add_argument("--run", action="append", required=True, metavar="LABEL=DIR", help="a run folder")
     ap.add_argument("--every", type=int, default=500, help="score steps that are multiples of this")
     ap.add_argument("--start", default="srresnet", help="the model at step 0 (default: the shipped srresnet)")
-    ap.add_argument("--reference", nargs="*", default=["srgan"], help="models drawn as horizontal lines")
+    ap.add_argument("--reference", nargs="*", default=["srgan"],
+                    help="models drawn as horizontal lines (shipped names, files, realism-A)")
     ap.add_argument("--lpips-images", type=int, default=20)
     ap.add_argument("--json", required=True)
     ap.add_argument("--figure")
@@ -73,7 +74,8 @@ def main() -> None:
     results = json.loads(Path(args.json).read_text()) if Path(args.json).exists() else {}
     for name in [args.start, *args.reference]:
         if name not in results.get("models", {}):
-            results.setdefault("models", {})[name] = score(load_model(name), sets, lpips_pairs, lpips_net)
+            model = load_realism_model(float(name[8:])) if name.startswith("realism-") else load_model(name)
+            results.setdefault("models", {})[name] = score(model, sets, lpips_pairs, lpips_net)
             print(name, results["models"][name], flush=True)
     for spec in args.run:
         label, folder = spec.split("=", 1)
