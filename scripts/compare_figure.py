@@ -1,4 +1,6 @@
-"""Side-by-side figure for the README: nearest | bicubic | models, on one LR image (x4), with a zoomed crop.
+"""Side-by-side figure for the README: nearest | bicubic | models, on one LR image (x4), with a zoomed crop
+(the layout of `srgan benchmark`'s crop figures, `srgan.benchmark.tile_figure`). The models run as
+`srgan upscale` runs them (`srgan.upscale` with its defaults, the colour fix included).
 
     .venv/bin/python scripts/compare_figure.py examples/astronaut_lr.png -o docs/astronaut_x4.png \
         [--models srresnet srgan] [--crop X Y SIZE]   # crop box in LR pixels
@@ -9,10 +11,10 @@ from __future__ import annotations
 import argparse
 
 import torch
-from PIL import Image, ImageDraw
 
 import srgan
 from srgan.baselines import bicubic_upscale, nearest_upscale
+from srgan.benchmark import tile_figure
 from srgan.io import read_image, tensor_to_pil
 
 
@@ -33,18 +35,8 @@ def main() -> None:
         for name in args.models:
             panels[name] = srgan.upscale(srgan.load_model(name), lr_img)
     x, y, size = (v * 4 for v in args.crop)
-    tiles = []
-    for name, img in panels.items():
-        crop = tensor_to_pil(img[0, :, y : y + size, x : x + size])
-        crop = crop.resize((size * args.zoom, size * args.zoom), Image.NEAREST)
-        tile = Image.new("RGB", (crop.width, crop.height + 22), "white")
-        tile.paste(crop, (0, 22))
-        ImageDraw.Draw(tile).text((6, 5), name, fill="black")
-        tiles.append(tile)
-    pad = 6
-    fig = Image.new("RGB", (sum(t.width for t in tiles) + pad * (len(tiles) - 1), tiles[0].height), "white")
-    for i, tile in enumerate(tiles):
-        fig.paste(tile, (i * (tile.width + pad), 0))
+    tiles = [(name, tensor_to_pil(img[0, :, y : y + size, x : x + size]), "") for name, img in panels.items()]
+    fig = tile_figure(tiles, cell=size * args.zoom)
     fig.save(args.out, optimize=True)
     print(f"wrote {args.out} ({fig.width}x{fig.height})")
 

@@ -310,29 +310,40 @@ def crop_figure(
     """Side-by-side HR-space crops like the paper's Figures 2 and 6: each model's SR and the HR, the region
     (x, y, size) in HR pixels, enlarged to `cell` pixels with nearest neighbour; PSNR / SSIM / LPIPS of the
     whole image under each. Reads the SR images that `benchmark` saved in OUT/sr."""
-    from PIL import ImageDraw
-
     out_dir = Path(out_dir)
     x, y, size = box
-    columns = [*models, "HR"]
-    font, small = _font(18), _font(14)
-    pad, text_h = 8, 46
-    canvas = Image.new("RGB", (len(columns) * (cell + pad) + pad, cell + text_h + 2 * pad), "white")
-    draw = ImageDraw.Draw(canvas)
-    for i, label in enumerate(columns):
+    tiles = []
+    for label in [*models, "HR"]:
         path = out_dir / "sr" / label / set_name / f"{image}.png"
         with Image.open(path) as img:
             if x + size > img.width or y + size > img.height:
                 raise ValueError(f"crop {box} is outside {path} ({img.width}x{img.height})")
-            tile = img.convert("RGB").crop((x, y, x + size, y + size)).resize((cell, cell), Image.NEAREST)
-        left = pad + i * (cell + pad)
-        canvas.paste(tile, (left, pad))
-        draw.text((left, cell + pad + 2), label, fill="black", font=font)
+            tile = img.convert("RGB").crop((x, y, x + size, y + size))
+        caption = ""
         if label != "HR":
             m = results[label][set_name]["images"][image]
             parts = [f"{m[f'psnr_{protocol}']:.2f} dB", f"{m[f'ssim_{protocol}']:.4f}"]
             parts += [f"{m[k]:.3f}" for k in ("lpips_alex",) if k in m]
-            draw.text((left, cell + pad + 24), " / ".join(parts), fill="black", font=small)
+            caption = " / ".join(parts)
+        tiles.append((label, tile, caption))
+    return tile_figure(tiles, cell=cell)
+
+
+def tile_figure(tiles: Sequence[tuple[str, Image.Image, str]], *, cell: int = 256) -> Image.Image:
+    """Images side by side, each enlarged to `cell` x `cell` pixels with nearest neighbour, its label and a
+    caption under it: the layout of `crop_figure` and scripts/compare_figure.py."""
+    from PIL import ImageDraw
+
+    font, small = _font(18), _font(14)
+    pad, text_h = 8, 46
+    canvas = Image.new("RGB", (len(tiles) * (cell + pad) + pad, cell + text_h + 2 * pad), "white")
+    draw = ImageDraw.Draw(canvas)
+    for i, (label, tile, caption) in enumerate(tiles):
+        left = pad + i * (cell + pad)
+        canvas.paste(tile.resize((cell, cell), Image.NEAREST), (left, pad))
+        draw.text((left, cell + pad + 2), label, fill="black", font=font)
+        if caption:
+            draw.text((left, cell + pad + 24), caption, fill="black", font=small)
     return canvas
 
 
