@@ -38,7 +38,7 @@ def build_folders(root: Path) -> dict:
     image = read_image(REPO / "examples" / "astronaut_lr.png")
     model = load_model("srresnet")
     methods = {"nearest": nearest_upscale, "bicubic": bicubic_upscale,
-               "SRResNet-MSE": lambda lr: upscale(model, lr).clamp(0, 1)}  # fmt: skip
+               "SRResNet-MSE": lambda lr: upscale(model, lr, colour="none").clamp(0, 1)}  # fmt: skip
     for name, (x0, y0, x1, y1) in CROPS.items():
         hr_img = image[:, y0:y1, x0:x1]
         lr_img = bicubic_degrade(hr_img, 4)  # (3, h, w) -> (3, h/4, w/4)

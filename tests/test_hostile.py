@@ -382,7 +382,8 @@ def test_output_larger_than_free_memory_is_refused_with_the_figures(tiny, monkey
 def test_constant_images_keep_their_colour(size):
     model = load_model("srresnet", fast=True)
     colour = torch.tensor([200.0, 10.0, 10.0]) / 255
-    sr_img = upscale(model, colour.view(3, 1, 1).expand(3, *size).contiguous())
+    # colour="none": the colour fix alone would correct the mean; this checks the edge padding
+    sr_img = upscale(model, colour.view(3, 1, 1).expand(3, *size).contiguous(), colour="none")
     assert sr_img.shape == (3, 4 * size[0], 4 * size[1])
     mean = sr_img.mean((1, 2)) * 255
     assert (mean - colour * 255).abs().max() <= 3, mean  # zero padding gave (80, 72, 72) for 1x1
@@ -505,3 +506,32 @@ def test_planted_checkpoint_in_the_python_api(planted):
     with pytest.raises(ValueError, match="refused to load"):
         load_model(evil)
     assert not marker.exists()
+
+
+def test_crafted_generator_sizes_are_refused_before_anything_is_built(tmp_path, capsys):
+    img = rgb(tmp_path / "in.png")
+    for kwargs, needle in (('{"num_blocks": 1, "channels": 200000}', "channels=200000"),
+                           ('{"num_blocks": 10000000}', "num_blocks=10000000"),
+                           ('{"num_blocks": 1, "evil": 1}', "unknown generator kwargs")):  # fmt: skip
+        path = tmp_path / "crafted.safetensors"
+        save_file({"x": torch.zeros(1)}, str(path), metadata={"kwargs": kwargs})
+        t0 = time.monotonic()
+        assert main(["upscale", str(img), "-o", str(tmp_path / "up"), "--model", str(path)]) == 2
+        assert main(["export", str(path), "-o", str(tmp_path / "x.safetensors")]) == 2
+        assert time.monotonic() - t0 < 10
+        errors = error_lines(capsys.readouterr().err)
+        assert len(errors) == 2 and all(needle in e for e in errors), errors
+    assert not (tmp_path / "up").exists() and not (tmp_path / "x.safetensors").exists()
+
+
+def test_a_state_dict_is_not_a_resumable_checkpoint(tmp_path, train_dir, capsys):
+    path = tmp_path / "sd.pt"
+    torch.save({"generator": Generator(num_blocks=1, channels=8).state_dict()}, path)
+    assert main(["train", "--resume", str(path), "--data", str(train_dir)]) == 2
+    one_error(capsys, "cannot be resumed", "config")
+
+
+def test_preset_names_of_shipped_models_export(tmp_path, capsys):
+    assert main(["export", "srgan-vgg54", "-o", str(tmp_path / "g.safetensors")]) == 0
+    a, b = load_model(tmp_path / "g.safetensors").state_dict(), load_model("srgan").state_dict()
+    assert all(torch.equal(a[k], b[k].float()) for k in a)

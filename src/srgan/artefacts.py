@@ -55,10 +55,12 @@ def grid_energy(img: torch.Tensor, *, crop_border: int = 4, period: int = GRID_P
     return total / (h * w)
 
 
-def grid_ratio(sr_img: torch.Tensor, hr_img: torch.Tensor, *, crop_border: int = 4) -> float:
+def grid_ratio(
+    sr_img: torch.Tensor, hr_img: torch.Tensor, *, crop_border: int = 4, period: int = GRID_PERIOD
+) -> float:
     """grid_energy(SR) / grid_energy(HR): 1 is "like HR", a sub-pixel pattern raises it."""
-    hr_energy = grid_energy(hr_img, crop_border=crop_border)
-    return grid_energy(sr_img, crop_border=crop_border) / max(hr_energy, 1e-12)
+    hr_energy = grid_energy(hr_img, crop_border=crop_border, period=period)
+    return grid_energy(sr_img, crop_border=crop_border, period=period) / max(hr_energy, 1e-12)
 
 
 def chroma_energy(img: torch.Tensor, *, crop_border: int = 4) -> float:
@@ -77,13 +79,16 @@ def colour_shift(sr_img: torch.Tensor, hr_img: torch.Tensor, *, crop_border: int
     return tuple(float(v) for v in (sr.mean((1, 2)) - hr.mean((1, 2))) * 255)
 
 
-def measure(sr_img: torch.Tensor, hr_img: torch.Tensor, *, crop_border: int = 4) -> dict[str, float]:
-    """All artefact figures of one image, as benchmark columns (see `aggregate` for a set's figures)."""
+def measure(
+    sr_img: torch.Tensor, hr_img: torch.Tensor, *, crop_border: int = 4, period: int = GRID_PERIOD
+) -> dict[str, float]:
+    """All artefact figures of one image, as benchmark columns (see `aggregate` for a set's figures);
+    `period` is the sub-pixel grid's, the upscaling factor (4 for x4)."""
     shift = colour_shift(sr_img, hr_img, crop_border=crop_border)
     chroma_sr = chroma_energy(sr_img, crop_border=crop_border)
     chroma_hr = chroma_energy(hr_img, crop_border=crop_border)
     return {
-        "grid": grid_ratio(sr_img, hr_img, crop_border=crop_border),
+        "grid": grid_ratio(sr_img, hr_img, crop_border=crop_border, period=period),
         "chroma": chroma_sr / max(chroma_hr, 1e-12),
         "chroma_sr": chroma_sr,
         "chroma_hr": chroma_hr,

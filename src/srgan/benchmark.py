@@ -140,7 +140,7 @@ class _Scorer:
                 d = self.lpips(net)(sr_img[None].to(self.device), hr_img[None].to(self.device))
             row[f"lpips_{net}"] = float(d.reshape(-1)[0])
         if self.artefacts:
-            row |= measure_artefacts(sr_img, hr_img, crop_border=scale)
+            row |= measure_artefacts(sr_img, hr_img, crop_border=scale, period=scale)
         return row
 
 

@@ -31,9 +31,10 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
 
 # Checkpoints written before RNG states were kept as plain data hold numpy's MT19937 state as an ndarray.
 # These are the only non-torch globals such a file may name; they rebuild arrays and run no other code.
+_reconstruct = np._core.multiarray._reconstruct if hasattr(np, "_core") else np.core.multiarray._reconstruct
 _LEGACY_NUMPY_GLOBALS = [
-    (np._core.multiarray._reconstruct, "numpy.core.multiarray._reconstruct"),
-    np._core.multiarray._reconstruct,
+    (_reconstruct, "numpy.core.multiarray._reconstruct"),  # written by numpy 1.x
+    (_reconstruct, "numpy._core.multiarray._reconstruct"),  # written by numpy 2.x
     np.ndarray,
     np.dtype,
     type(np.dtype(np.uint32)),
@@ -94,14 +95,31 @@ def check_finite(state_dict: dict[str, torch.Tensor], where: str) -> None:
         )
 
 
+# What a generator file may ask for before any tensor is built: the paper's network is 16 blocks of 64
+# channels; a file must not be able to make us allocate terabytes (channels=200000) or loop for hours.
+KWARG_LIMITS = {"num_blocks": (1, 256), "channels": (1, 1024), "scale": (2, 8), "in_channels": (3, 3)}
+
+
+def check_generator_kwargs(kwargs: Any, where: str) -> None:
+    """ValueError unless `kwargs` are Generator arguments of sane size (KWARG_LIMITS)."""
+    if not isinstance(kwargs, dict):
+        raise ValueError(f"{where}: the generator kwargs are not a mapping")
+    unknown = set(kwargs) - set(KWARG_LIMITS)
+    if unknown:
+        raise ValueError(f"{where}: unknown generator kwargs {sorted(unknown)}")
+    for name, value in kwargs.items():
+        lo, hi = KWARG_LIMITS[name]
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise ValueError(f"{where}: generator kwarg {name}={value!r} is not an integer in [{lo}, {hi}]")
+
+
 def generator_from_state(
     state_dict: dict[str, torch.Tensor], kwargs: dict[str, Any], where: str = "weights"
 ) -> Generator:
-    if not isinstance(kwargs, dict):
-        raise ValueError(f"{where}: the generator kwargs are not a mapping")
+    check_generator_kwargs(kwargs, where)
     try:
         model = Generator(**kwargs)
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, RuntimeError) as e:
         raise ValueError(f"{where}: generator kwargs {kwargs} do not describe a Generator: {e}") from None
     check_finite(state_dict, where)
     try:

@@ -105,7 +105,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     flags = {k: v for k, v in flags.items() if v is not None}
     try:
         if args.resume:
-            cfg = config_from_dict(load_checkpoint(args.resume)["config"])
+            ckpt = load_checkpoint(args.resume)
+            missing = [k for k in ("config", "step", "generator", "opt_g", "rng") if k not in ckpt]
+            if missing:
+                raise ValueError(f"{args.resume} cannot be resumed: it lacks {', '.join(missing)} (not a "
+                                 "last.pt of `srgan train`)")  # fmt: skip
+            cfg = config_from_dict(ckpt["config"])
+            del ckpt
             if args.preset is not None and PRESET_ALIASES.get(args.preset, args.preset) != cfg.preset:
                 raise ValueError(
                     f"--preset {args.preset} does not match the checkpoint's preset {cfg.preset}"
@@ -191,7 +197,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from .checkpoint import generator_from_checkpoint, load_checkpoint, save_generator
-    from .zoo import SHIPPED, load_model
+    from .zoo import load_model, shipped_path
 
     out = Path(args.out)
     fmt = args.format or ("onnx" if out.suffix == ".onnx" else "safetensors")
@@ -203,7 +209,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         return 2
     try:
         meta = {"source": Path(args.checkpoint).name}
-        if Path(args.checkpoint).suffix != ".safetensors" and args.checkpoint not in SHIPPED:
+        if Path(args.checkpoint).suffix != ".safetensors" and shipped_path(args.checkpoint) is None:
             ckpt = load_checkpoint(args.checkpoint)  # read once: an SRGAN last.pt is 300 MB
             generator = generator_from_checkpoint(ckpt, where=args.checkpoint, ema=not args.no_ema)
             meta |= {"step": str(ckpt["step"]), "preset": ckpt["config"]["preset"]}
@@ -268,7 +274,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print("\ninterrupted: nothing written (eval writes its table and --json once every set is scored)",
               file=sys.stderr)  # fmt: skip
         return 130
-    except (ValueError, FileNotFoundError, FileExistsError) as e:
+    except (ValueError, FileNotFoundError, FileExistsError, MemoryError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except RuntimeError as e:
@@ -326,7 +332,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
                                 progress=not args.no_progress, realism=args.realism or (),
                                 artefacts=not args.no_artefacts)  # fmt: skip
         except KeyboardInterrupt:
-            made = sum(1 for _ in (out / "sr").glob("*/*/*.png")) if (out / "sr").is_dir() else 0
+            made = sum(1 for p in (out / "sr").glob("*/*/*.png") if p.parts[-3] != "HR")
             print(f"\ninterrupted: {made} SR images are in {out / 'sr'} (re-used by the next run); no tables "
                   "written", file=sys.stderr)  # fmt: skip
             return 130
@@ -348,7 +354,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
             perception_distortion_figure(results, plane_set, path, protocol=args.protocol[0],
                                          lpips_net=lpips_nets[0], curve=curve)  # fmt: skip
             print(f"wrote {path}")
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError, MemoryError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print((out / "table.md").read_text())
@@ -393,7 +399,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
     start, 130 on Ctrl-C."""
     from .batch import Interrupted, PlanError, upscale_files
 
-    if args.tile != "auto" and (not args.tile.isdigit() or (args.tile_pad is not None and args.tile_pad < 0)):
+    if (args.tile != "auto" and not args.tile.isdigit()) or (args.tile_pad is not None and args.tile_pad < 0):
         print("error: --tile must be auto or a number >= 0 (0: no tiling); --tile-pad >= 0", file=sys.stderr)
         return 2
     tile = "auto" if args.tile == "auto" else (int(args.tile) or None)

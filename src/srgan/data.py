@@ -189,6 +189,15 @@ class TrainCrops(Dataset):
     def __len__(self) -> int:  # samples are addressed by step; this is one epoch's worth
         return self.steps_per_epoch * self.batch_size
 
+    def take_image(self, idx: int) -> np.ndarray:
+        """The decoded pixels of image `idx`, handed over: removed from the cache (so that a caller that
+        keeps them elsewhere, as `DeviceCrops` does, holds them once), decoded again if not cached."""
+        arr = self._cache.pop(idx, None)
+        if arr is None:
+            with Image.open(self.files[idx]) as img:
+                arr = np.asarray(pil_to_rgb(img), dtype=np.uint8)
+        return arr
+
     def _image(self, idx: int) -> np.ndarray:
         arr = self._cache.get(idx)
         if arr is None:

@@ -22,11 +22,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from .data import CropPlan, TrainCrops
 from .imresize import DEGRADATIONS
-from .io import pil_to_rgb
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +55,7 @@ class DeviceCrops:
         # The CPU dataset is the source of truth for which files are used and how samples are addressed.
         self.index = TrainCrops(
             dirs, crop_size=crop_size, scale=scale, batch_size=batch_size, seed=seed, degradation=degradation,
-            flips=flips, cache_images=False, rank=rank, world_size=world_size,
+            flips=flips, cache_images=True, rank=rank, world_size=world_size,
         )  # fmt: skip
         self.files: list[Path] = self.index.files
         self.skipped: list[Path] = self.index.skipped
@@ -74,9 +72,8 @@ class DeviceCrops:
         nbytes = self.widths * self.heights * 3
         offsets = np.concatenate([[0], np.cumsum(nbytes)[:-1]])
         self.pixels = torch.empty(int(nbytes.sum()), dtype=torch.uint8, device=self.device)
-        for k, path in enumerate(self.files):
-            with Image.open(path) as img:
-                arr = np.array(pil_to_rgb(img), dtype=np.uint8)  # a writable copy for torch
+        for k, path in enumerate(self.files):  # the pixels the dataset decoded when it checked each image
+            arr = np.require(self.index.take_image(k), requirements="W")  # writable, as torch wants
             if arr.shape[:2] != (self.heights[k], self.widths[k]):
                 raise ValueError(f"{path}: decoded size {arr.shape[:2]} changed since it was checked")
             self.pixels[offsets[k] : offsets[k] + nbytes[k]].copy_(torch.from_numpy(arr.reshape(-1)))

@@ -50,7 +50,7 @@ def make_upscaler(
 
         model = load_model(model, device=device)
     if isinstance(model, nn.Module):
-        generator = model
+        generator = model.to(device)  # once, not a copy per image
 
         def run(lr_img: torch.Tensor) -> torch.Tensor:
             was_training = generator.training

@@ -120,7 +120,7 @@ def read_image(path: str | Path, *, exif_transpose: bool = True) -> torch.Tensor
             return pil_to_tensor(pil_to_rgb(img))  # 8-bit levels, as metrics and training read images
     except FileNotFoundError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ValueError(f"{path}: cannot read the image ({reason})") from None
 
@@ -235,7 +235,9 @@ def open_image(path: str | Path, *, max_pixels: int | None = MAX_PIXELS) -> Imag
                 f"{w}x{h} is {w * h / 1e6:.1f} megapixels, over the limit of {max_pixels / 1e6:g} "
                 "(refused before decoding; raise it with --max-pixels, or max_pixels= in Python)"
             )
-        n_frames = getattr(img, "n_frames", 1)
+        # animations only (GIF, APNG, WebP): a camera's MPO JPEG or a multi-page TIFF is not one
+        animated = getattr(img, "is_animated", False) and img.format in ("GIF", "PNG", "WEBP")
+        n_frames = getattr(img, "n_frames", 1) if animated else 1
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img.load()

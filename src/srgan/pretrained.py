@@ -74,7 +74,9 @@ def run_pip_download(spec: str, dest: Path, *, sdist: bool, hint: str) -> None:
 
 def fetch_torchvision_state_dict(url: str, progress: bool = True) -> dict:
     """Download (into torch.hub's cache, hash-checked) and load a torchvision state dict."""
-    return torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=progress, check_hash=True)
+    # weights_only: a file already in torch's hub cache is not hash-checked again, so it must not run code
+    return torch.hub.load_state_dict_from_url(url, map_location="cpu", progress=progress, check_hash=True,
+                                              weights_only=True)  # fmt: skip
 
 
 def download_state_dict(url: str, progress: bool, fetch: Callable[[str, bool], dict], hint: str) -> dict:

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from . import losses
-from .checkpoint import load_checkpoint, save_checkpoint, save_generator
+from .checkpoint import check_finite, load_checkpoint, save_checkpoint, save_generator
 from .config import TrainConfig
 from .data import StepSampler, TrainCrops
 from .device_data import DeviceCrops
@@ -336,6 +336,9 @@ def _train(cfg: TrainConfig, resume: str | Path | None, rank: int, world_size: i
     start_step = 0
     if resume is not None:
         ckpt = load_checkpoint(resume, map_location=device)
+        for key in ("generator", "generator_ema"):
+            if ckpt.get(key) is not None:
+                check_finite(ckpt[key], f"{resume} ({key})")
         generator.load_state_dict(ckpt["generator"])
         opt_g.load_state_dict(ckpt["opt_g"])
         if discriminator is not None:
@@ -424,9 +427,8 @@ def _train(cfg: TrainConfig, resume: str | Path | None, rank: int, world_size: i
         # or validate (each check waits for the device), which still keeps NaN weights out of checkpoints.
         finite_now = torch.isfinite(torch.stack([v.float() for v in metrics.values()])).all()
         bad_step = torch.where((bad_step < 0) & ~finite_now, step, bad_step)
-        check = device.type == "cpu" or last or any(
-            step % every == 0 for every in (cfg.log_every, cfg.ckpt_every, cfg.val_every)
-        )
+        everies = (cfg.log_every, cfg.ckpt_every, cfg.val_every, cfg.snapshot_every)
+        check = device.type == "cpu" or last or any(every and step % every == 0 for every in everies)
         if check and (any_rank(bool(bad_step >= 0), device) if world_size > 1 else bool(bad_step >= 0)):
             bar.close()
             if writer is not None:

@@ -46,16 +46,21 @@ PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float
 # colour; every benchmark image is larger, so there "auto" is "zeros".
 EDGES = ("auto", "zeros", "replicate")
 SMALL_IMAGE = 16
-# float32 RGB result, its colour-fixed copy, the fix's float64 channel, its uint8 copy, PIL's RGB(A) image
-OUTPUT_BYTES_PER_PIXEL = 3 * 4 + 3 * 4 + 8 + 3 + 4
+# Bytes per output pixel beyond the model. The float32 RGB result alone (upscale_tensor); a PIL image
+# upscaled and saved: peak RSS measured at 51-53 B/px (960x540 input, colour none / rgb / chroma, a tiny
+# model with small tiles so that only the result counts), with a margin.
+RESULT_BYTES_PER_PIXEL = 3 * 4
+PIL_BYTES_PER_PIXEL = 56
 
 
-def check_output_memory(shape: tuple[int, ...], scale: int, device: torch.device) -> None:
-    """Raise MemoryError when the result of upscaling an (N, 3, H, W) image cannot fit in the free memory of
-    `device` (the float32 result, and on the CPU its 8-bit copy for saving). The network itself runs in
-    tiles sized from what is left (`auto_tile`)."""
+def check_output_memory(
+    shape: tuple[int, ...], scale: int, device: torch.device, bytes_per_pixel: int = RESULT_BYTES_PER_PIXEL
+) -> None:
+    """Raise MemoryError when the result of upscaling an (N, 3, H, W) image, `bytes_per_pixel` per output
+    pixel, cannot fit in the free memory of `device`. The network itself runs in tiles sized from what is
+    left (`auto_tile`)."""
     n, _, h, w = shape
-    need = n * h * w * scale * scale * (OUTPUT_BYTES_PER_PIXEL if device.type == "cpu" else 12)
+    need = n * h * w * scale * scale * bytes_per_pixel
     free = available_memory(device)
     if need > free:
         raise MemoryError(
@@ -197,28 +202,29 @@ _CBCR = torch.tensor([[-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]], dty
 _Y = torch.tensor([[65.481, 128.553, 24.966]], dtype=torch.float64) / 255
 
 
-def colour_fix(sr_img: torch.Tensor, lr_img: torch.Tensor, scale: int, mode: str = "chroma") -> torch.Tensor:
-    """Give SR the input's low-frequency colour: sr + bicubic_up(lr - bicubic_down(sr)) (back-projection with
-    MATLAB's bicubic both ways), on all RGB channels ("rgb") or only on Cb and Cr, luma untouched
-    ("chroma"). What survives the x1/scale degradation then equals the input, so a mean-colour shift of the
-    generator is undone while its high-frequency texture stays. (N, 3, H, W) or (3, H, W) in [0, 1]."""
+def colour_fix(sr_img: torch.Tensor, lr_img: torch.Tensor, scale: int, mode: str = "rgb") -> torch.Tensor:
+    """Give SR the input's low-frequency colour: sr + up(lr - down(sr)) (back-projection; down is bicubic
+    with antialiasing, up is bicubic, both `torch.nn.functional.interpolate`, linear in the pixels and run on
+    the image's device), on all RGB channels ("rgb") or only on Cb and Cr, luma untouched ("chroma"). What
+    survives the x1/scale degradation then matches the input, so a mean-colour shift of the generator is
+    undone while its high-frequency texture stays. (N, 3, H, W) or (3, H, W) float in [0, 1]; a new tensor."""
     if mode not in COLOUR_FIXES:
         raise ValueError(f"colour fix must be one of {', '.join(COLOUR_FIXES)}, got {mode!r}")
     if mode == "none":
         return sr_img
-    size = tuple(sr_img.shape[-2:])
-    # one channel at a time: the float64 copies that imresize makes stay a third of the image
-    low = torch.stack([imresize(sr_img[..., c, :, :], 1 / scale) for c in range(3)], dim=-3)
-    delta = lr_img.to(torch.float64) - low.to(torch.float64)  # (.., 3, H/s, W/s): small
+    single = sr_img.dim() == 3
+    sr = sr_img[None] if single else sr_img  # (3, H, W) -> (1, 3, H, W)
+    lr = (lr_img[None] if lr_img.dim() == 3 else lr_img).to(sr.device, sr.dtype)
+    low = F.interpolate(sr, size=lr.shape[-2:], mode="bicubic", align_corners=False, antialias=True)
+    delta = lr - low  # (N, 3, H/s, W/s): small
     if mode == "chroma":  # keep only the part of the correction that changes Cb and Cr, not Y
-        m = torch.cat([_Y, _CBCR]).to(delta.device)  # RGB -> (Y, Cb, Cr) without offsets
-        ycc = torch.einsum("cd,...dhw->...chw", m, delta)
-        ycc[..., 0, :, :] = 0
-        delta = torch.einsum("cd,...dhw->...chw", torch.linalg.inv(m), ycc)
-    out = sr_img.clone()
-    for c in range(3):  # linear, so upscaling the LR-size correction equals correcting at full size
-        out[..., c, :, :] += imresize(delta[..., c, :, :], size=size).to(out.dtype)
-    return out.clamp_(0, 1)
+        m = torch.cat([_Y, _CBCR]).to(delta.device, delta.dtype)  # RGB -> (Y, Cb, Cr) without offsets
+        ycc = torch.einsum("cd,ndhw->nchw", m, delta)
+        ycc[:, 0] = 0
+        delta = torch.einsum("cd,ndhw->nchw", torch.linalg.inv(m.double()).to(m.dtype), ycc)
+    out = F.interpolate(delta, size=sr.shape[-2:], mode="bicubic", align_corners=False)  # (N, 3, H, W)
+    out = out.add_(sr).clamp_(0, 1)
+    return out[0] if single else out
 
 
 def upscale_alpha(alpha: torch.Tensor, scale: int) -> torch.Tensor:
@@ -268,7 +274,11 @@ def upscale(
         raise ValueError(f"colour must be one of {', '.join(COLOUR_FIXES)}, got {colour!r}")
     if isinstance(image, Image.Image):
         rgb, alpha, meta = pil_to_planes(image)
+        check_output_memory(rgb[None].shape, model.scale, rgb.device, PIL_BYTES_PER_PIXEL)
         sr_rgb = colour_fix(upscale_tensor(model, rgb, **kwargs), rgb, model.scale, colour)
         sr_alpha = None if alpha is None else upscale_alpha(alpha, model.scale)
         return planes_to_pil(sr_rgb, sr_alpha, meta)
-    return colour_fix(upscale_tensor(model, image, **kwargs), image.to(torch.float32), model.scale, colour)
+    if colour != "none" and isinstance(image, torch.Tensor) and image.dim() in (3, 4):
+        shape = image.shape if image.dim() == 4 else image[None].shape
+        check_output_memory(shape, model.scale, image.device, 2 * RESULT_BYTES_PER_PIXEL)  # result + fixed
+    return colour_fix(upscale_tensor(model, image, **kwargs), image, model.scale, colour)
