@@ -464,7 +464,7 @@ def add_upscale_parser(sub) -> None:
     p.add_argument("--suffix", default="", help="added to each output stem, e.g. _x4 (default none)")
     p.add_argument("--colour", default="rgb", choices=["rgb", "chroma", "none"],
                    help="rgb: set the output's low frequencies to the input's (undoes a colour shift; "
-                   "better PSNR and LPIPS for every shipped model measured); chroma: Cb/Cr only; none: the "
+                   "better PSNR, LPIPS no worse for srgan and srresnet); chroma: Cb/Cr only; none: the "
                    "network's output as it is, what `srgan eval` scores (default rgb)")  # fmt: skip
     p.add_argument("--max-pixels", type=int, default=MAX_PIXELS, metavar="N",
                    help=f"refuse inputs over N pixels, before decoding (default {MAX_PIXELS:,})")  # fmt: skip

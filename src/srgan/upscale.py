@@ -262,8 +262,8 @@ def upscale(
         around the image first: tiny images keep their colour) or "auto" (replicate only for images under
         SMALL_IMAGE pixels on a side, where zeros lose the colour); see EDGES.
     colour: "rgb" (default): the result's low frequencies set to the input's (`colour_fix`, back-projection
-        through MATLAB's bicubic): undoes the shipped SRGAN's mean-colour shift, and measured better on
-        every set in PSNR and LPIPS for srgan and srresnet (scripts/colour_fix.py); "chroma": only Cb/Cr;
+        bicubic down and up): undoes the shipped SRGAN's mean-colour shift; PSNR higher and LPIPS-Alex
+        lower or equal on every set for srgan and srresnet (scripts/colour_fix.py); "chroma": only Cb/Cr;
         "none": the network's output as it is (what `srgan eval` scores).
 
     Raises on any failure (ValueError / TypeError for bad arguments; MemoryError when the result cannot fit
