@@ -63,6 +63,7 @@ def main() -> None:
     ap.add_argument("--lpips-images", type=int, default=20)
     ap.add_argument("--json", required=True)
     ap.add_argument("--figure")
+    ap.add_argument("--table", help="also write a markdown table of every scored step and reference")
     args = ap.parse_args()
     sets = {}
     for name in ("Set5", "Set14"):
@@ -93,6 +94,32 @@ def main() -> None:
     Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
     if args.figure:
         plot(results, args.figure)
+    if args.table:
+        Path(args.table).write_text(table(results))
+        print(f"wrote {args.table}")
+
+
+COLUMNS = [("BSD100-20/lpips_alex", "LPIPS-Alex BSD100-20", 3), ("Set5/psnr", "PSNR Set5", 2),
+           ("Set14/psnr", "PSNR Set14", 2), ("Set5/grid", "grid Set5", 1), ("Set14/grid", "grid Set14", 1),
+           ("Set5/chroma", "chroma Set5", 2), ("Set14/chroma", "chroma Set14", 2),
+           ("Set5/shift_max", "max shift Set5", 1)]  # fmt: skip
+
+
+def table(results: dict) -> str:
+    """Markdown: one row per reference model and per scored step of each run."""
+    head = "| model | step | " + " | ".join(t for _, t, _ in COLUMNS) + " |"
+    lines = [head, "|---|---|" + "---|" * len(COLUMNS)]
+
+    def row(name: str, step: str, figures: dict) -> str:
+        return f"| {name} | {step} | " + " | ".join(f"{figures[k]:.{d}f}" for k, _, d in COLUMNS) + " |"
+
+    for name, figures in results["models"].items():
+        shown = f"`--realism {name[8:]}`" if name.startswith("realism-") else f"shipped `{name}`"
+        lines.append(row(shown, "", figures))
+    for label, curve in results["runs"].items():
+        for step in sorted(curve, key=int):
+            lines.append(row(label, f"{int(step):,}", curve[step]))
+    return "\n".join(lines) + "\n"
 
 
 def plot(results: dict, path: str) -> None:
@@ -114,7 +141,8 @@ def plot(results: dict, path: str) -> None:
             ax.plot(steps, [curve[str(s)][key] for s in steps], marker="o", ms=3, label=label)
         for name, row in results["models"].items():
             ax.axhline(row[key], color="grey", ls=":", lw=1)
-            ax.annotate(f"shipped {name}", (0, row[key]), fontsize=7, color="grey", va="bottom")
+            shown = f"--realism {name[8:]}" if name.startswith("realism-") else f"shipped {name}"
+            ax.annotate(shown, (0, row[key]), fontsize=7, color="grey", va="bottom")
         if "grid" in key or "chroma" in key:
             ax.set_yscale("log")
         ax.set_title(title, fontsize=9)
