@@ -24,11 +24,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .metrics import quantize_uint8, rgb_to_y
+from .metrics import CB_WEIGHTS, CR_WEIGHTS, quantize_uint8, rgb_to_y
 
-# MATLAB rgb2ycbcr chroma rows for RGB in [0, 1] (the offsets 128 cancel in a high-pass)
-CB_WEIGHTS = (-37.797, -74.203, 112.0)
-CR_WEIGHTS = (112.0, -93.786, -18.214)
 GRID_PERIOD = 4  # two x2 sub-pixel upsamplers: a pattern that repeats every 4 output pixels
 
 
@@ -66,6 +63,7 @@ def grid_ratio(
 def chroma_energy(img: torch.Tensor, *, crop_border: int = 4) -> float:
     """Sum of squared 3x3 high-pass values of Cb and Cr (levels of 255), over the valid region."""
     x = _prepared(img, crop_border)
+    # MATLAB rgb2ycbcr's chroma rows (their offsets of 128 cancel in a high-pass)
     w = torch.tensor([CB_WEIGHTS, CR_WEIGHTS], dtype=torch.float64).view(2, 3, 1, 1)
     chroma = F.conv2d(x[None], w)  # (1, 3, H, W) -> (1, 2, H, W): Cb, Cr without their offset
     local_mean = F.avg_pool2d(chroma, 3, stride=1)  # (1, 2, H-2, W-2)

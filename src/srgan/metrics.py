@@ -24,6 +24,9 @@ from .io import uint8_levels
 # MATLAB rgb2ycbcr (ITU-R BT.601, studio swing) for RGB in [0, 1]: Y = 16 + 65.481 R + 128.553 G + 24.966 B
 Y_WEIGHTS = (65.481, 128.553, 24.966)
 Y_OFFSET = 16.0
+# and its chroma rows: Cb = 128 + CB_WEIGHTS . RGB, Cr = 128 + CR_WEIGHTS . RGB
+CB_WEIGHTS = (-37.797, -74.203, 112.0)
+CR_WEIGHTS = (112.0, -93.786, -18.214)
 
 
 def rgb_to_y(img: torch.Tensor) -> torch.Tensor:

@@ -20,6 +20,7 @@ from .fast import auto_tile, is_channels_last
 from .hardware import available_memory
 from .imresize import imresize
 from .io import pil_to_planes, planes_to_pil, signed_to_unit
+from .metrics import CB_WEIGHTS, CR_WEIGHTS, Y_WEIGHTS
 
 
 @runtime_checkable
@@ -197,9 +198,6 @@ def upscale_tensor(
 
 
 COLOUR_FIXES = ("none", "rgb", "chroma")
-# MATLAB rgb2ycbcr chroma rows (RGB in [0, 1] -> Cb, Cr offsets removed) and the RGB of a unit Cb / Cr change
-_CBCR = torch.tensor([[-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]], dtype=torch.float64) / 255
-_Y = torch.tensor([[65.481, 128.553, 24.966]], dtype=torch.float64) / 255
 
 
 def colour_fix(sr_img: torch.Tensor, lr_img: torch.Tensor, scale: int, mode: str = "rgb") -> torch.Tensor:
@@ -218,10 +216,11 @@ def colour_fix(sr_img: torch.Tensor, lr_img: torch.Tensor, scale: int, mode: str
     low = F.interpolate(sr, size=lr.shape[-2:], mode="bicubic", align_corners=False, antialias=True)
     delta = lr - low  # (N, 3, H/s, W/s): small
     if mode == "chroma":  # keep only the part of the correction that changes Cb and Cr, not Y
-        m = torch.cat([_Y, _CBCR]).to(delta.device, delta.dtype)  # RGB -> (Y, Cb, Cr) without offsets
-        ycc = torch.einsum("cd,ndhw->nchw", m, delta)
+        # MATLAB rgb2ycbcr without its offsets: RGB -> (Y, Cb, Cr), all in [0, 1] units
+        m = torch.tensor([Y_WEIGHTS, CB_WEIGHTS, CR_WEIGHTS], dtype=torch.float64, device=delta.device) / 255
+        ycc = torch.einsum("cd,ndhw->nchw", m.to(delta.dtype), delta)
         ycc[:, 0] = 0
-        delta = torch.einsum("cd,ndhw->nchw", torch.linalg.inv(m.double()).to(m.dtype), ycc)
+        delta = torch.einsum("cd,ndhw->nchw", torch.linalg.inv(m).to(delta.dtype), ycc)
     out = F.interpolate(delta, size=sr.shape[-2:], mode="bicubic", align_corners=False)  # (N, 3, H, W)
     out = out.add_(sr).clamp_(0, 1)
     return out[0] if single else out
