@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from .io import MAX_PIXELS, atomic_write, expand_inputs, open_image, save_png
-from .upscale import COLOUR_FIXES, resolve_device, upscale
+from .upscale import COLOUR_FIXES, check_tiling, resolve_device, upscale
 from .zoo import DEFAULT_MODEL, load_inference_model, resolve_precision
 
 
@@ -125,13 +125,7 @@ def upscale_files(
     outdir = Path(outdir)
     if colour not in COLOUR_FIXES:
         raise ValueError(f"--colour must be one of {', '.join(COLOUR_FIXES)}, got {colour!r}")
-    def count(v) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool)
-
-    if tile is not None and tile != "auto" and not (count(tile) and tile >= 1):
-        raise ValueError(f"--tile must be auto, a number of LR pixels or 0 (no tiling), got {tile!r}")
-    if tile_pad is not None and not (count(tile_pad) and tile_pad >= 0):
-        raise ValueError(f"--tile-pad must be a number >= 0, got {tile_pad!r}")
+    check_tiling(tile, tile_pad)  # before the model loads, not once per file
     if max_pixels is not None and max_pixels < 1:
         raise ValueError("--max-pixels must be a positive number of input pixels")
     files, input_errors = expand_inputs(inputs)

@@ -54,6 +54,19 @@ RESULT_BYTES_PER_PIXEL = 3 * 4
 PIL_BYTES_PER_PIXEL = 56
 
 
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_tiling(tile: int | str | None, tile_pad: int | None) -> None:
+    """ValueError unless `tile` is a positive number of LR pixels, "auto" or None (the whole image) and
+    `tile_pad` a non-negative number of LR pixels or None (the model's receptive radius)."""
+    if tile is not None and tile != "auto" and not (_is_count(tile) and tile >= 1):
+        raise ValueError(f"tile must be a positive number of LR pixels, 'auto' or None (whole), got {tile!r}")
+    if tile_pad is not None and not (_is_count(tile_pad) and tile_pad >= 0):
+        raise ValueError(f"tile_pad must be a non-negative number of LR pixels, got {tile_pad!r}")
+
+
 def check_output_memory(
     shape: tuple[int, ...], scale: int, device: torch.device, bytes_per_pixel: int = RESULT_BYTES_PER_PIXEL
 ) -> None:
@@ -139,12 +152,9 @@ def upscale_tensor(
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if model.training:
         raise ValueError("model is in training mode (BatchNorm would use batch statistics): call .eval()")
-    if tile is not None and tile != "auto" and (not isinstance(tile, int) or tile < 1):
-        raise ValueError(f"tile must be a positive number of LR pixels, 'auto' or None (whole), got {tile!r}")
+    check_tiling(tile, tile_pad)
     if tile_pad is None:
         tile_pad = model.receptive_radius()
-    if not isinstance(tile_pad, int) or tile_pad < 0:
-        raise ValueError(f"tile_pad must be a non-negative number of LR pixels, got {tile_pad!r}")
     if edge not in EDGES:
         raise ValueError(f"edge must be one of {', '.join(EDGES)}, got {edge!r}")
 
