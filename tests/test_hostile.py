@@ -535,3 +535,14 @@ def test_preset_names_of_shipped_models_export(tmp_path, capsys):
     assert main(["export", "srgan-vgg54", "-o", str(tmp_path / "g.safetensors")]) == 0
     a, b = load_model(tmp_path / "g.safetensors").state_dict(), load_model("srgan").state_dict()
     assert all(torch.equal(a[k], b[k].float()) for k in a)
+
+
+def test_the_python_api_refuses_a_state_dict_as_resume_too(tmp_path, train_dir):
+    from srgan.train import train
+
+    path = tmp_path / "sd.pt"
+    torch.save({"generator": Generator(num_blocks=1, channels=8).state_dict()}, path)
+    cfg = make_config("srresnet-mse", train_dirs=(str(train_dir),), out_dir=str(tmp_path / "run"), steps=2,
+                      num_blocks=1, channels=8, crop_size=32, batch_size=2, tensorboard=False)  # fmt: skip
+    with pytest.raises(ValueError, match="cannot be resumed: it lacks config"):
+        train(cfg, resume=path)

@@ -22,8 +22,9 @@ from safetensors.torch import load_file, save_file
 from .io import atomic_write
 from .models import Generator
 
-__all__ = ["atomic_write", "save_checkpoint", "load_checkpoint", "save_generator", "load_generator_file",
-           "generator_from_checkpoint", "generator_from_state", "check_finite"]  # fmt: skip
+__all__ = ["atomic_write", "save_checkpoint", "load_checkpoint", "load_resumable", "save_generator",
+           "load_generator_file", "generator_from_checkpoint", "generator_from_state",
+           "check_finite"]  # fmt: skip
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     atomic_write(path, lambda tmp: torch.save(state, tmp))
@@ -64,6 +65,20 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         ) from None
     if not isinstance(ckpt, dict) or ckpt.get("format", "srgan-train-checkpoint") != "srgan-train-checkpoint":
         raise ValueError(f"{path}: not an srgan training checkpoint")
+    return ckpt
+
+
+RESUME_KEYS = ("config", "step", "generator", "opt_g", "rng")
+
+
+def load_resumable(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """`load_checkpoint`, then ValueError unless the file holds what `srgan train --resume` needs."""
+    ckpt = load_checkpoint(path, map_location)
+    missing = [k for k in RESUME_KEYS if k not in ckpt]
+    if missing:
+        raise ValueError(
+            f"{path} cannot be resumed: it lacks {', '.join(missing)} (not a last.pt of `srgan train`)"
+        )
     return ckpt
 
 

@@ -83,7 +83,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     checkpoint's own config with the given flags replaced (e.g. more --steps)."""
     import dataclasses
 
-    from .checkpoint import load_checkpoint
+    from .checkpoint import load_resumable
     from .config import PRESET_ALIASES, config_from_dict, make_config
     from .train import NonFiniteLossError, train
 
@@ -105,13 +105,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     flags = {k: v for k, v in flags.items() if v is not None}
     try:
         if args.resume:
-            ckpt = load_checkpoint(args.resume)
-            missing = [k for k in ("config", "step", "generator", "opt_g", "rng") if k not in ckpt]
-            if missing:
-                raise ValueError(f"{args.resume} cannot be resumed: it lacks {', '.join(missing)} (not a "
-                                 "last.pt of `srgan train`)")  # fmt: skip
-            cfg = config_from_dict(ckpt["config"])
-            del ckpt
+            cfg = config_from_dict(load_resumable(args.resume)["config"])
             if args.preset is not None and PRESET_ALIASES.get(args.preset, args.preset) != cfg.preset:
                 raise ValueError(
                     f"--preset {args.preset} does not match the checkpoint's preset {cfg.preset}"

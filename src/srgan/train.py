@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from . import losses
-from .checkpoint import check_finite, load_checkpoint, save_checkpoint, save_generator
+from .checkpoint import check_finite, load_resumable, save_checkpoint, save_generator
 from .config import TrainConfig
 from .data import StepSampler, TrainCrops
 from .device_data import DeviceCrops
@@ -335,7 +335,7 @@ def _train(cfg: TrainConfig, resume: str | Path | None, rank: int, world_size: i
     opt_g, opt_d, ema = parts.opt_g, parts.opt_d, parts.ema
     start_step = 0
     if resume is not None:
-        ckpt = load_checkpoint(resume, map_location=device)
+        ckpt = load_resumable(resume, map_location=device)
         for key in ("generator", "generator_ema"):
             if ckpt.get(key) is not None:
                 check_finite(ckpt[key], f"{resume} ({key})")
