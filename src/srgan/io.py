@@ -217,31 +217,29 @@ def open_image(path: str | Path, *, max_pixels: int | None = MAX_PIXELS) -> Imag
     is loaded). The size declared in the header is checked against `max_pixels` before any pixel is decoded
     (None: no limit). Raises ValueError for files PIL cannot identify or that are over the limit, OSError
     for truncated or unreadable ones."""
-    try:
-        with warnings.catch_warnings():  # our own limit replaces PIL's DecompressionBombWarning
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+    with warnings.catch_warnings():  # our own limit replaces PIL's DecompressionBombWarning
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
             img = Image.open(path)
-    except UnidentifiedImageError:
-        raise ValueError("not an image, or a format PIL cannot read") from None
-    except Image.DecompressionBombError:
-        raise ValueError(
-            f"the image declares more than {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels: refused "
-            "before decoding (a decompression bomb, or far larger than a photo)"
-        ) from None
-    with img:
-        w, h = img.size
-        if max_pixels is not None and w * h > max_pixels:
+        except UnidentifiedImageError:
+            raise ValueError("not an image, or a format PIL cannot read") from None
+        except Image.DecompressionBombError:
             raise ValueError(
-                f"{w}x{h} is {w * h / 1e6:.1f} megapixels, over the limit of {max_pixels / 1e6:g} "
-                "(refused before decoding; raise it with --max-pixels, or max_pixels= in Python)"
-            )
-        # animations only (GIF, APNG, WebP): a camera's MPO JPEG or a multi-page TIFF is not one
-        animated = getattr(img, "is_animated", False) and img.format in ("GIF", "PNG", "WEBP")
-        n_frames = getattr(img, "n_frames", 1) if animated else 1
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                f"the image declares more than {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels: refused "
+                "before decoding (a decompression bomb, or far larger than a photo)"
+            ) from None
+        with img:
+            w, h = img.size
+            if max_pixels is not None and w * h > max_pixels:
+                raise ValueError(
+                    f"{w}x{h} is {w * h / 1e6:.1f} megapixels, over the limit of {max_pixels / 1e6:g} "
+                    "(refused before decoding; raise it with --max-pixels, or max_pixels= in Python)"
+                )
+            # animations only (GIF, APNG, WebP): a camera's MPO JPEG or a multi-page TIFF is not one
+            animated = getattr(img, "is_animated", False) and img.format in ("GIF", "PNG", "WEBP")
+            n_frames = getattr(img, "n_frames", 1) if animated else 1
             img.load()
-        out = ImageOps.exif_transpose(img)  # a loaded copy, rotated if the tag says so
+            out = ImageOps.exif_transpose(img)  # a loaded copy, rotated if the tag says so
     out.info["n_frames"] = n_frames
     return out
 
