@@ -43,6 +43,12 @@ def find_images(dirs: tuple[str, ...] | list[str]) -> list[Path]:
     return files
 
 
+def decode_rgb(path: Path) -> np.ndarray:
+    """A training image file -> (H, W, 3) uint8 RGB (any mode converted by `io.pil_to_rgb`)."""
+    with Image.open(path) as img:
+        return np.asarray(pil_to_rgb(img), dtype=np.uint8)
+
+
 @dataclass(frozen=True)
 class Crop:
     """Where one training sample is cut from: `image` indexes the dataset's files, (top, left) is the corner
@@ -151,8 +157,7 @@ class TrainCrops(Dataset):
         found = find_images(dirs)
         for path in tqdm(found, desc="checking training images", unit="img", disable=None, leave=False):
             try:  # decoded whole once here, so that a damaged file cannot stop the run later
-                with Image.open(path) as img:
-                    arr = np.asarray(pil_to_rgb(img), dtype=np.uint8)
+                arr = decode_rgb(path)
             except Exception as e:  # PIL raises many types for damaged files
                 self.unreadable.append((path, str(e).splitlines()[0] if str(e) else type(e).__name__))
                 self.skipped.append(path)
@@ -193,16 +198,12 @@ class TrainCrops(Dataset):
         """The decoded pixels of image `idx`, handed over: removed from the cache (so that a caller that
         keeps them elsewhere, as `DeviceCrops` does, holds them once), decoded again if not cached."""
         arr = self._cache.pop(idx, None)
-        if arr is None:
-            with Image.open(self.files[idx]) as img:
-                arr = np.asarray(pil_to_rgb(img), dtype=np.uint8)
-        return arr
+        return decode_rgb(self.files[idx]) if arr is None else arr
 
     def _image(self, idx: int) -> np.ndarray:
         arr = self._cache.get(idx)
         if arr is None:
-            with Image.open(self.files[idx]) as img:
-                arr = np.asarray(pil_to_rgb(img), dtype=np.uint8)
+            arr = decode_rgb(self.files[idx])
             if self.cache_images:
                 self._cache[idx] = arr
         return arr
