@@ -16,11 +16,12 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
 from .io import atomic_write
-from .models import Generator
+from .models import ARCHS, Generator, make_generator
 
 __all__ = ["atomic_write", "save_checkpoint", "load_checkpoint", "load_resumable", "save_generator",
            "load_generator_file", "generator_from_checkpoint", "generator_from_state",
@@ -113,27 +114,36 @@ def check_finite(state_dict: dict[str, torch.Tensor], where: str) -> None:
 # What a generator file may ask for before any tensor is built: the paper's network is 16 blocks of 64
 # channels; a file must not be able to make us allocate terabytes (channels=200000) or loop for hours.
 KWARG_LIMITS = {"num_blocks": (1, 256), "channels": (1, 1024), "scale": (2, 8), "in_channels": (3, 3)}
+# The Table 2 baselines (srgan.models.ARCHS) take only a scale.
+BASELINE_KWARG_LIMITS = {"scale": (2, 8)}
 
 
 def check_generator_kwargs(kwargs: Any, where: str) -> None:
-    """ValueError unless `kwargs` are Generator arguments of sane size (KWARG_LIMITS)."""
+    """ValueError unless `kwargs` are the arguments of a known generator arch, of sane size (KWARG_LIMITS)."""
     if not isinstance(kwargs, dict):
         raise ValueError(f"{where}: the generator kwargs are not a mapping")
-    unknown = set(kwargs) - set(KWARG_LIMITS)
+    arch = kwargs.get("arch", "srresnet")
+    if arch not in ARCHS:
+        raise ValueError(f"{where}: unknown generator arch {arch!r} (known: {', '.join(ARCHS)})")
+    limits = KWARG_LIMITS if arch == "srresnet" else BASELINE_KWARG_LIMITS
+    values = {k: v for k, v in kwargs.items() if k != "arch"}
+    unknown = set(values) - set(limits)
     if unknown:
         raise ValueError(f"{where}: unknown generator kwargs {sorted(unknown)}")
-    for name, value in kwargs.items():
-        lo, hi = KWARG_LIMITS[name]
+    for name, value in values.items():
+        lo, hi = limits[name]
         if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
             raise ValueError(f"{where}: generator kwarg {name}={value!r} is not an integer in [{lo}, {hi}]")
 
 
 def generator_from_state(
     state_dict: dict[str, torch.Tensor], kwargs: dict[str, Any], where: str = "weights"
-) -> Generator:
+) -> nn.Module:
+    """The generator (eval mode) that `kwargs` describe (`srgan.models.make_generator`: the paper's SRResNet
+    Generator, or a Table 2 baseline), with `state_dict` loaded; ValueError naming `where` otherwise."""
     check_generator_kwargs(kwargs, where)
     try:
-        model = Generator(**kwargs)
+        model = make_generator(kwargs)
     except (TypeError, ValueError, RuntimeError) as e:
         raise ValueError(f"{where}: generator kwargs {kwargs} do not describe a Generator: {e}") from None
     check_finite(state_dict, where)

@@ -9,7 +9,8 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-CONTENT_LOSSES = ("mse", "vgg22", "vgg54")
+CONTENT_LOSSES = ("mse", "mse-y", "vgg22", "vgg54")  # mse-y: MSE on the Y channel (the luma baselines)
+ARCHS = ("srresnet", "srcnn", "espcn")  # srgan.models.ARCHS: the generator network
 TRAIN_PRECISIONS = ("fp32", "bf16")
 DEGRADATIONS = ("bicubic", "gaussian")
 VGG_SOURCES = ("caffe", "torchvision", "random")
@@ -19,6 +20,7 @@ COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
 @dataclass(frozen=True)
 class TrainConfig:
     preset: str = "srresnet-mse"
+    arch: str = "srresnet"  # the generator: the paper's SRResNet, or a Table 2 baseline (srcnn | espcn)
     # losses (section 2.2)
     content_loss: str = "mse"  # mse | vgg22 | vgg54
     adversarial: bool = False  # add 1e-3 * -log D(G(LR)) and train the discriminator (k = 1)
@@ -78,6 +80,12 @@ class TrainConfig:
                 bad(f.name, "must be an integer")
         if self.content_loss not in CONTENT_LOSSES:
             bad("content_loss", f"must be one of {CONTENT_LOSSES}")
+        if self.arch not in ARCHS:
+            bad("arch", f"must be one of {ARCHS}")
+        if self.arch != "srresnet" and (self.adversarial or self.content_loss != "mse-y"):
+            bad("arch", "the luma baselines (srcnn, espcn) train with content_loss='mse-y' and no adversary")
+        if self.content_loss == "mse-y" and self.arch == "srresnet":
+            bad("content_loss", "mse-y is the luma baselines' loss; SRResNet trains on RGB ('mse')")
         if self.precision not in TRAIN_PRECISIONS:
             bad("precision", f"must be one of {TRAIN_PRECISIONS}")
         if self.degradation not in DEGRADATIONS:
@@ -128,6 +136,12 @@ PRESETS: dict[str, TrainConfig] = {
     "srgan-mse": TrainConfig(preset="srgan-mse", content_loss="mse", **_SRGAN),
     "srgan-vgg22": TrainConfig(preset="srgan-vgg22", content_loss="vgg22", **_SRGAN),
     "srgan-vgg54": TrainConfig(preset="srgan-vgg54", content_loss="vgg54", **_SRGAN),
+    # The paper's Table 2 baselines, on the same data and degradation (docs/baselines.md): Adam in place of
+    # the papers' SGD (SRCNN: per-layer rates 1e-4 / 1e-5; ESPCN: 1e-2 falling to 1e-4), rate x0.1 at the end.
+    "srcnn": TrainConfig(preset="srcnn", arch="srcnn", content_loss="mse-y", steps=10_000, learning_rate=2e-4,
+                         lr_decay_step=8_500),
+    "espcn": TrainConfig(preset="espcn", arch="espcn", content_loss="mse-y", steps=12_000, batch_size=64,
+                         learning_rate=1e-3, lr_decay_step=10_000),
 }
 
 

@@ -203,7 +203,10 @@ def prepare_for_inference(
     Same outputs as `model` up to float rounding (tested within 1e-5 in fp32). The caller's model is left
     untouched; `srgan.upscale` converts its tiles to channels_last when the model is.
     """
-    fast = FastGenerator(model)
+    if not isinstance(model, Generator):  # a Table 2 baseline (srgan.models.LumaSR): nothing to fold
+        fast = copy.deepcopy(model).eval()
+    else:
+        fast = FastGenerator(model)
     if device is not None:
         fast = fast.to(device)
     if channels_last:
@@ -215,6 +218,8 @@ def bytes_per_pixel(model: Generator, precision: str = "fp32") -> float:
     """Peak extra bytes of one forward pass per LR input pixel (the memory model of the module docstring)."""
     kwargs = getattr(model, "kwargs", None) or {"channels": 64, "scale": model.scale}
     elem = 4 if precision == "fp32" else 2
+    if "channels" not in kwargs:  # SRCNN: 64 channels at HR size, the same s^2 C values per LR pixel
+        kwargs = {**kwargs, "channels": 64}
     planes = PEAK_PLANES["fast" if isinstance(model, FastGenerator) else "plain"]
     return planes * kwargs["channels"] * model.scale**2 * elem
 

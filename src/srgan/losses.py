@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from .io import signed_to_unit
+from .metrics import Y_WEIGHTS
 from .models import VGG19Features
 
 VGG_SCALE = 1 / 12.75  # the paper rescales VGG feature maps by this factor before the MSE
@@ -21,6 +22,15 @@ TV_WEIGHT = 2e-8
 def mse_loss(sr_img: torch.Tensor, hr_img: torch.Tensor) -> torch.Tensor:
     """Pixel-wise MSE (paper eq. 4), mean over all elements."""
     return F.mse_loss(sr_img.float(), hr_img.float())
+
+
+def mse_y_loss(sr_img: torch.Tensor, hr_img: torch.Tensor) -> torch.Tensor:
+    """MSE of the Y channel (MATLAB rgb2ycbcr luma, [0, 1] units), mean over all pixels: the loss of the
+    luma-only baselines SRCNN and ESPCN, whose papers train on Y."""
+    w = torch.tensor(Y_WEIGHTS, dtype=torch.float32, device=sr_img.device).view(1, 3, 1, 1) / 255
+    y_sr = (signed_to_unit(sr_img.float()) * w).sum(1)
+    y_hr = (signed_to_unit(hr_img.float()) * w).sum(1)
+    return F.mse_loss(y_sr, y_hr)
 
 
 def vgg_loss(sr_img: torch.Tensor, hr_img: torch.Tensor, vgg: VGG19Features, layer: str) -> torch.Tensor:

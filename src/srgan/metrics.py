@@ -29,6 +29,32 @@ CB_WEIGHTS = (-37.797, -74.203, 112.0)
 CR_WEIGHTS = (112.0, -93.786, -18.214)
 
 
+def _ycbcr_matrix(dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    return torch.tensor((Y_WEIGHTS, CB_WEIGHTS, CR_WEIGHTS), dtype=dtype, device=device) / 255
+
+
+YCBCR_OFFSETS = (16.0, 128.0, 128.0)
+
+
+def rgb_to_ycbcr(img: torch.Tensor) -> torch.Tensor:
+    """MATLAB rgb2ycbcr in [0, 1] units: RGB (..., 3, H, W) in [0, 1] -> YCbCr (..., 3, H, W), Y in
+    [16/255, 235/255], Cb and Cr in [16/255, 240/255]. Differentiable; keeps the input's float dtype."""
+    if img.dim() < 3 or img.shape[-3] != 3:
+        raise ValueError(f"expected RGB images (..., 3, H, W), got shape {tuple(img.shape)}")
+    m = _ycbcr_matrix(img.dtype, img.device)
+    offset = torch.tensor(YCBCR_OFFSETS, dtype=img.dtype, device=img.device).view(3, 1, 1) / 255
+    return torch.einsum("ij,...jhw->...ihw", m, img) + offset
+
+
+def ycbcr_to_rgb(img: torch.Tensor) -> torch.Tensor:
+    """The inverse of `rgb_to_ycbcr` (MATLAB ycbcr2rgb on [0, 1] values); not clamped."""
+    if img.dim() < 3 or img.shape[-3] != 3:
+        raise ValueError(f"expected YCbCr images (..., 3, H, W), got shape {tuple(img.shape)}")
+    inv = torch.linalg.inv(_ycbcr_matrix(torch.float64, torch.device("cpu"))).to(img.device, img.dtype)
+    offset = torch.tensor(YCBCR_OFFSETS, dtype=img.dtype, device=img.device).view(3, 1, 1) / 255
+    return torch.einsum("ij,...jhw->...ihw", inv, img - offset)
+
+
 def rgb_to_y(img: torch.Tensor) -> torch.Tensor:
     """RGB in [0, 1], (..., 3, H, W) -> Y (..., 1, H, W) in [16, 235], float (not rounded), as MATLAB's
     rgb2ycbcr on a double image times 255. Computed in float64 unless the input is float64 already."""

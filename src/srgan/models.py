@@ -14,6 +14,10 @@ import math
 import torch
 from torch import nn
 
+from .imresize import imresize
+from .io import unit_to_signed
+from .metrics import rgb_to_ycbcr, ycbcr_to_rgb
+
 
 class ResidualBlock(nn.Module):
     """conv3x3 - BN - PReLU - conv3x3 - BN, plus the identity (Figure 4, B of these)."""
@@ -80,6 +84,114 @@ class Generator(nn.Module):
         # head 9x9 (4), 2 convs per block, body tail conv, upsample convs at 1x, 2x, ..., final 9x9 at sxs.
         radius = 4 + 2 * n + 1 + sum(1 / 2**i for i in range(ups)) + 4 / self.scale
         return math.ceil(radius)
+
+
+class LumaSR(nn.Module):
+    """Base of the two Table 2 baselines that work on luma only, as their papers do: the network maps the
+    Y channel (MATLAB rgb2ycbcr), Cb and Cr are MATLAB-bicubic x scale, and the result goes back to RGB.
+
+    Same contract as `Generator`: forward(lr_img RGB in [0, 1]) -> RGB in [-1, 1] (clamped in eval mode,
+    not in training, so that the loss on Y sees the network's own values). Train it with the Y-channel MSE
+    (`content_loss="mse-y"`): RGB MSE would make the luma make up for the fixed chroma error.
+    The colour conversions and the bicubic run in float32 / float64 even under autocast.
+    """
+
+    arch = ""
+
+    def __init__(self, scale: int = 4):
+        super().__init__()
+        if scale not in (2, 4, 8):
+            raise ValueError(f"scale must be 2, 4 or 8, got {scale}")
+        self.kwargs = dict(arch=self.arch, scale=scale)
+        self.scale = scale
+
+    def luma(self, lr_y: torch.Tensor, bicubic_y: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, lr_img: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(lr_img.device.type, enabled=False):
+            lr_ycc = rgb_to_ycbcr(lr_img.float())  # (B, 3, H, W), [0, 1] units
+            up_ycc = imresize(lr_ycc, self.scale)  # (B, 3, sH, sW), MATLAB bicubic (float)
+        y = self.luma(lr_ycc[:, :1], up_ycc[:, :1])  # (B, 1, sH, sW)
+        with torch.autocast(lr_img.device.type, enabled=False):
+            rgb = ycbcr_to_rgb(torch.cat([y.float(), up_ycc[:, 1:]], dim=1))
+            out = unit_to_signed(rgb)
+        return out if self.training else out.clamp(-1, 1)
+
+
+class SRCNN(LumaSR):
+    """SRCNN of Dong, Loy, He and Tang, "Image Super-Resolution Using Deep Convolutional Networks" (ECCV 2014;
+    TPAMI 2016, the 9-5-5 network with n1 = 64, n2 = 32 that the SRGAN paper's Table 2 lists).
+
+    On the bicubic-upscaled image's Y channel, at HR size: conv 9x9 1 -> 64, ReLU, conv 5x5 64 -> 32, ReLU,
+    conv 5x5 32 -> 1; 57,281 parameters. The network outputs the HR luma itself (no residual), as in the
+    paper. Choices the paper leaves open or makes for its training set-up only: the paper trains on 33x33
+    sub-images without padding; here every conv keeps the size with replicated edges, so that a whole image
+    (and every border pixel) is predicted. Cb / Cr are bicubic, as in the paper's colour experiments (its
+    "Y only" setting, section 5.3).
+    """
+
+    arch = "srcnn"
+
+    def __init__(self, scale: int = 4):
+        super().__init__(scale)
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 64, 9, padding=4, padding_mode="replicate"),
+            nn.ReLU(),
+            nn.Conv2d(64, 32, 5, padding=2, padding_mode="replicate"),
+            nn.ReLU(),
+            nn.Conv2d(32, 1, 5, padding=2, padding_mode="replicate"),
+        )
+
+    def luma(self, lr_y: torch.Tensor, bicubic_y: torch.Tensor) -> torch.Tensor:
+        return self.net(bicubic_y)
+
+    def receptive_radius(self) -> int:
+        # the net sees 4 + 2 + 2 = 8 HR pixels each side, the bicubic 2 LR pixels: 8 / s + 2, plus 1 to spare
+        return math.ceil(8 / self.scale) + 3
+
+
+class ESPCN(LumaSR):
+    """ESPCN of Shi et al., "Real-Time Single Image and Video Super-Resolution Using an Efficient Sub-Pixel
+    Convolutional Neural Network" (CVPR 2016), the network of its ImageNet results (SRGAN's Table 2).
+
+    On the LR image's Y channel: conv 5x5 1 -> 64, tanh, conv 3x3 64 -> 32, tanh, conv 3x3 32 -> s^2, then
+    the sub-pixel shuffle to (1, sH, sW); 24,752 parameters at x4. tanh as in the paper's final model; the last
+    layer is linear (the paper names no output activation). The paper trains on sub-images without padding;
+    here every conv keeps the size with replicated edges. Cb / Cr are bicubic.
+    """
+
+    arch = "espcn"
+
+    def __init__(self, scale: int = 4):
+        super().__init__(scale)
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 64, 5, padding=2, padding_mode="replicate"),
+            nn.Tanh(),
+            nn.Conv2d(64, 32, 3, padding=1, padding_mode="replicate"),
+            nn.Tanh(),
+            nn.Conv2d(32, scale * scale, 3, padding=1, padding_mode="replicate"),
+            nn.PixelShuffle(scale),
+        )
+
+    def luma(self, lr_y: torch.Tensor, bicubic_y: torch.Tensor) -> torch.Tensor:
+        return self.net(lr_y)
+
+    def receptive_radius(self) -> int:
+        return 2 + 1 + 1 + 1  # the three convs (2 + 1 + 1 LR pixels); the chroma bicubic needs 2 of them
+
+
+# The networks a generator file may hold: its kwargs' "arch" (absent: the paper's SRResNet generator).
+ARCHS = {"srresnet": Generator, "srcnn": SRCNN, "espcn": ESPCN}
+
+
+def make_generator(kwargs: dict) -> nn.Module:
+    """The network described by a generator file's kwargs (Generator's own, or {"arch": ..., "scale": ...})."""
+    kwargs = dict(kwargs)
+    arch = kwargs.pop("arch", "srresnet")
+    if arch not in ARCHS:
+        raise ValueError(f"unknown generator arch {arch!r}; known: {', '.join(ARCHS)}")
+    return ARCHS[arch](**kwargs)
 
 
 class Discriminator(nn.Module):

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 # Ledig et al. Table 2 (x4, PSNR dB / SSIM, daala tools on Y with a 4-pixel border removed).
 PAPER_TABLE2: dict[str, dict[str, tuple[float, float]]] = {
-    "Set5": {"nearest": (26.26, 0.7552), "bicubic": (28.43, 0.8211), "srresnet": (32.05, 0.9019),
-             "srgan": (29.40, 0.8472)},
-    "Set14": {"nearest": (24.64, 0.7100), "bicubic": (25.99, 0.7486), "srresnet": (28.49, 0.8184),
-              "srgan": (26.02, 0.7397)},
-    "BSD100": {"nearest": (25.02, 0.6606), "bicubic": (25.94, 0.6935), "srresnet": (27.58, 0.7620),
-               "srgan": (25.16, 0.6688)},
+    "Set5": {"nearest": (26.26, 0.7552), "bicubic": (28.43, 0.8211), "srcnn": (30.07, 0.8627),
+             "espcn": (30.76, 0.8784), "srresnet": (32.05, 0.9019), "srgan": (29.40, 0.8472)},
+    "Set14": {"nearest": (24.64, 0.7100), "bicubic": (25.99, 0.7486), "srcnn": (27.18, 0.7861),
+              "espcn": (27.66, 0.8004), "srresnet": (28.49, 0.8184), "srgan": (26.02, 0.7397)},
+    "BSD100": {"nearest": (25.02, 0.6606), "bicubic": (25.94, 0.6935), "srcnn": (26.68, 0.7291),
+               "espcn": (27.02, 0.7442), "srresnet": (27.58, 0.7620), "srgan": (25.16, 0.6688)},
 }  # fmt: skip
-PAPER_METHODS = {"nearest": "nearest", "bicubic": "bicubic", "srresnet": "SRResNet", "srgan": "SRGAN"}
+PAPER_METHODS = {"nearest": "nearest", "bicubic": "bicubic", "srcnn": "SRCNN", "espcn": "ESPCN",
+                 "srresnet": "SRResNet", "srgan": "SRGAN"}
 
 # Ledig et al. Table 1, the five loss variants (x4, PSNR dB / SSIM / MOS), keyed by our shipped model names.
 PAPER_TABLE1: dict[str, dict[str, tuple[float, float, float]]] = {

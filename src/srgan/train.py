@@ -31,7 +31,7 @@ from .config import TrainConfig
 from .data import StepSampler, TrainCrops
 from .device_data import DeviceCrops
 from .io import signed_to_unit
-from .models import Discriminator, Generator, VGG19Features
+from .models import Discriminator, Generator, VGG19Features, make_generator
 from .upscale import resolve_device
 from .zoo import load_model
 
@@ -83,6 +83,8 @@ def generator_step(
         sr_img = generator(lr_img)
         if content_loss == "mse":
             loss_content = losses.mse_loss(sr_img, hr_img)
+        elif content_loss == "mse-y":
+            loss_content = losses.mse_y_loss(sr_img, hr_img)
         else:
             loss_content = losses.vgg_loss(sr_img, hr_img, vgg, layer=content_loss[3:])
         loss_g = loss_content
@@ -160,7 +162,7 @@ def set_rng_state(state: dict) -> None:
 
 
 def build_vgg(cfg: TrainConfig, device: torch.device) -> VGG19Features | None:
-    if cfg.content_loss == "mse":
+    if cfg.content_loss in ("mse", "mse-y"):
         return None
     layer = cfg.content_loss[3:]
     if cfg.vgg_source == "random":
@@ -212,19 +214,22 @@ def open_tensorboard(out_dir: Path):
 class Parts:
     """What a run trains and with what: built by `build` from a TrainConfig (train() and bench/ use it)."""
 
-    generator: Generator
+    generator: nn.Module  # Generator, or a Table 2 baseline (cfg.arch)
     discriminator: Discriminator | None
     vgg: VGG19Features | None
     opt_g: torch.optim.Optimizer
     opt_d: torch.optim.Optimizer | None
-    ema: Generator | None  # the exponential moving average of G (cfg.ema_decay), never trained directly
+    ema: nn.Module | None  # the exponential moving average of G (cfg.ema_decay), never trained directly
 
 
 def build(cfg: TrainConfig, device: torch.device, *, init: bool = True) -> Parts:
     """Models (seeded by cfg.seed; G from cfg.init_from when `init`), the VGG19 of the content loss, the
     memory format, the Adam optimizers and the EMA copy of G, on `device`."""
     torch.manual_seed(cfg.seed)
-    generator = Generator(num_blocks=cfg.num_blocks, channels=cfg.channels, scale=cfg.scale).to(device)
+    if cfg.arch == "srresnet":
+        generator = Generator(num_blocks=cfg.num_blocks, channels=cfg.channels, scale=cfg.scale).to(device)
+    else:
+        generator = make_generator({"arch": cfg.arch, "scale": cfg.scale}).to(device)
     discriminator = None
     if cfg.adversarial:
         discriminator = Discriminator(image_size=cfg.crop_size, channels=cfg.d_channels).to(device)
