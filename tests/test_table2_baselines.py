@@ -23,13 +23,28 @@ def test_layer_sizes_are_the_papers():
     """SRCNN 9-5-5 with 64 / 32 filters on one (Y) channel; ESPCN 5-3-3 with 64 / 32 and s^2 outputs."""
     srcnn = SRCNN()
     convs = [m for m in srcnn.net if isinstance(m, torch.nn.Conv2d)]
-    assert [(c.in_channels, c.out_channels, c.kernel_size[0]) for c in convs] == [(1, 64, 9), (64, 32, 5), (32, 1, 5)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size[0]) for c in convs] == [
+        (1, 64, 9),
+        (64, 32, 5),
+        (32, 1, 5),
+    ]
     assert [type(m).__name__ for m in srcnn.net] == ["Conv2d", "ReLU", "Conv2d", "ReLU", "Conv2d"]
     assert count_parameters(srcnn) == 57_281
     espcn = ESPCN()
     convs = [m for m in espcn.net if isinstance(m, torch.nn.Conv2d)]
-    assert [(c.in_channels, c.out_channels, c.kernel_size[0]) for c in convs] == [(1, 64, 5), (64, 32, 3), (32, 16, 3)]
-    assert [type(m).__name__ for m in espcn.net] == ["Conv2d", "Tanh", "Conv2d", "Tanh", "Conv2d", "PixelShuffle"]
+    assert [(c.in_channels, c.out_channels, c.kernel_size[0]) for c in convs] == [
+        (1, 64, 5),
+        (64, 32, 3),
+        (32, 16, 3),
+    ]
+    assert [type(m).__name__ for m in espcn.net] == [
+        "Conv2d",
+        "Tanh",
+        "Conv2d",
+        "Tanh",
+        "Conv2d",
+        "PixelShuffle",
+    ]
     assert count_parameters(espcn) == 24_752
     for cls in (SRCNN, ESPCN):
         assert "et al." in cls.__doc__ or "Dong" in cls.__doc__  # cites its paper
@@ -47,7 +62,7 @@ def test_ycbcr_round_trip_and_matlab_luma():
 
 @pytest.mark.parametrize("cls", [SRCNN, ESPCN])
 def test_chroma_is_bicubic_and_only_luma_is_learned(cls):
-    """The output's Cb / Cr are MATLAB bicubic of the input's, whatever the weights; its Y is the network's."""
+    """The output's Cb / Cr are MATLAB bicubic of the input's, whatever the weights; Y is the network's."""
     torch.manual_seed(0)
     model = cls().train()  # untrained weights can leave the RGB range: training mode does not clamp
     lr_img = torch.rand(2, 3, 10, 12)
@@ -91,7 +106,7 @@ def test_mse_y_loss_ignores_chroma():
 
 @pytest.mark.parametrize("cls", [SRCNN, ESPCN])
 def test_tiled_equals_whole_image(cls):
-    """receptive_radius covers the network and the bicubic: tiles with that context give the whole-image result."""
+    """receptive_radius covers the network and the bicubic: tiles with that context give the whole image."""
     torch.manual_seed(1)
     model = cls().eval()
     img = torch.rand(3, 37, 29)
@@ -114,7 +129,9 @@ def test_release_file_round_trip(cls, tmp_path):
 
 def test_generator_kwargs_checks_know_the_archs():
     check_generator_kwargs({"arch": "srcnn", "scale": 4}, "f")
-    check_generator_kwargs({"num_blocks": 16, "channels": 64, "scale": 4, "in_channels": 3}, "f")  # no arch: SRResNet
+    check_generator_kwargs(
+        {"num_blocks": 16, "channels": 64, "scale": 4, "in_channels": 3}, "f"
+    )  # no arch: SRResNet
     with pytest.raises(ValueError, match="unknown generator arch 'vdsr'"):
         check_generator_kwargs({"arch": "vdsr", "scale": 4}, "f")
     with pytest.raises(ValueError, match="unknown generator kwargs"):
@@ -144,14 +161,18 @@ def test_the_train_machinery_learns_them(preset):
     """build() makes the baseline from the preset; twenty Y-MSE steps on a fixed batch lower the loss."""
     cfg = make_config(preset, train_dirs=("unused",), learning_rate=1e-3)
     parts = build(cfg, torch.device("cpu"))
-    assert type(parts.generator).__name__ == preset.upper() and parts.vgg is None and parts.discriminator is None
+    assert (
+        type(parts.generator).__name__ == preset.upper() and parts.vgg is None and parts.discriminator is None
+    )
     torch.manual_seed(0)
     coarse = torch.rand(4, 3, 8, 8)  # smooth images: something a few steps can learn
     hr = torch.nn.functional.interpolate(coarse, size=(32, 32), mode="bilinear", align_corners=False)
     lr = imresize(hr, 0.25)
     losses = []
     for _ in range(20):
-        out = generator_step(parts.generator, None, None, parts.opt_g, lr.clamp(0, 1), unit_to_signed(hr),
-                             content_loss="mse-y", adv_weight=0.0, tv_weight=0.0, precision="fp32")  # fmt: skip
+        out = generator_step(
+            parts.generator, None, None, parts.opt_g, lr.clamp(0, 1), unit_to_signed(hr),
+            content_loss="mse-y", adv_weight=0.0, tv_weight=0.0, precision="fp32",
+        )  # fmt: skip
         losses.append(out["g/content"].item())
     assert losses[-1] < 0.5 * losses[0], losses

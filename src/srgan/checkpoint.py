@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
+from torch import nn
 
 from .io import atomic_write
 from .models import ARCHS, Generator, make_generator

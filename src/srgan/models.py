@@ -156,9 +156,9 @@ class ESPCN(LumaSR):
     Convolutional Neural Network" (CVPR 2016), the network of its ImageNet results (SRGAN's Table 2).
 
     On the LR image's Y channel: conv 5x5 1 -> 64, tanh, conv 3x3 64 -> 32, tanh, conv 3x3 32 -> s^2, then
-    the sub-pixel shuffle to (1, sH, sW); 24,752 parameters at x4. tanh as in the paper's final model; the last
-    layer is linear (the paper names no output activation). The paper trains on sub-images without padding;
-    here every conv keeps the size with replicated edges. Cb / Cr are bicubic.
+    the sub-pixel shuffle to (1, sH, sW); 24,752 parameters at x4. tanh as in the paper's final model; the
+    last layer is linear (the paper names no output activation). The paper trains on sub-images without
+    padding; here every conv keeps the size with replicated edges. Cb / Cr are bicubic.
     """
 
     arch = "espcn"
@@ -186,7 +186,7 @@ ARCHS = {"srresnet": Generator, "srcnn": SRCNN, "espcn": ESPCN}
 
 
 def make_generator(kwargs: dict) -> nn.Module:
-    """The network described by a generator file's kwargs (Generator's own, or {"arch": ..., "scale": ...})."""
+    """The network a generator file's kwargs describe (Generator's own, or {"arch": ..., "scale": ...})."""
     kwargs = dict(kwargs)
     arch = kwargs.pop("arch", "srresnet")
     if arch not in ARCHS:
