@@ -2,7 +2,8 @@
 the model `srgan upscale` runs.
 
 Names: the five variants of the paper's Table 1 are shipped as `srresnet` (SRResNet-MSE), `srresnet-vgg22`,
-`srgan-mse`, `srgan-vgg22` and `srgan` (SRGAN-VGG54, the default of `srgan upscale`). The preset names
+`srgan-mse`, `srgan-vgg22` and `srgan` (SRGAN-VGG54, the default of `srgan upscale`); two of Table 2's
+baselines as `srcnn` and `espcn`. The preset names
 `srresnet-mse` and `srgan-vgg54` are accepted for the first and the last everywhere (`canonical_name`); the
 shipped name is what is printed.
 """
@@ -24,12 +25,17 @@ WEIGHTS_DIR = Path(__file__).parent / "weights"
 # PSNR-oriented SRResNet-MSE, "srgan" the SRGAN-VGG54 fine-tuned from it, the default of `srgan upscale`;
 # the other three are the remaining variants of the paper's Table 1 (stored as float16, loaded as float32).
 SHIPPED = {
-    "srresnet": "srresnet_mse_interim.safetensors",
-    "srgan": "srgan_vgg54_interim.safetensors",
-    "srresnet-vgg22": "srresnet_vgg22_interim.safetensors",
-    "srgan-mse": "srgan_mse_interim.safetensors",
-    "srgan-vgg22": "srgan_vgg22_interim.safetensors",
+    "srresnet": "srresnet.safetensors",
+    "srgan": "srgan.safetensors",
+    "srresnet-vgg22": "srresnet-vgg22.safetensors",
+    "srgan-mse": "srgan-mse.safetensors",
+    "srgan-vgg22": "srgan-vgg22.safetensors",
+    # the paper's Table 2 baselines that fit a CPU (srgan.models.SRCNN / ESPCN; docs/baselines.md)
+    "srcnn": "srcnn.safetensors",
+    "espcn": "espcn.safetensors",
 }
+TABLE1_VARIANTS = ("srresnet", "srresnet-vgg22", "srgan-mse", "srgan-vgg22", "srgan")
+TABLE2_BASELINES = ("srcnn", "espcn")
 ALIASES = {"srresnet-mse": "srresnet", "srgan-vgg54": "srgan"}  # the paper's variant names of two of them
 DEFAULT_MODEL = "srgan"
 AUTO_PRECISION_HELP = "bf16 on CPUs with native bf16 (AVX512-BF16 / AMX), else fp32"
@@ -49,7 +55,7 @@ def shipped_path(name: str) -> Path | None:
 
 def load_model(
     name_or_path: str | Path, device: str | torch.device = "cpu", *, fast: bool = False
-) -> Generator:
+) -> torch.nn.Module:
     """A generator in eval mode from a shipped name (see SHIPPED and ALIASES), a .safetensors release file,
     or a training checkpoint (.pt) written by `srgan train`. With `fast=True`, its inference form
     (`srgan.fast.prepare_for_inference`: BN folded, channels_last; same outputs within 1e-5), for upscaling
