@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# The README's results: every shipped model (the five loss variants of Table 1) and the baselines on Set5 /
-# Set14 / BSD100 through `srgan benchmark` (SR images in out/bench/sr, re-used on a re-run while the weights
-# are unchanged), then its tables and figures copied into docs/, and a crop figure of the five variants.
+# The README's results: every shipped model (the five loss variants of Table 1, and Table 2's SRCNN and ESPCN)
+# and the interpolation baselines on Set5 / Set14 / BSD100 through `srgan benchmark` (SR images in
+# out/bench/sr, re-used on a re-run while the weights are unchanged), then its tables and figures copied into
+# docs/, and a crop figure of the five variants.
 # Takes about 40 minutes on a 2-core CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA="${SRGAN_DATA:-../shared/data}/bench"
-.venv/bin/srgan benchmark --models nearest bicubic srresnet srgan srresnet-vgg22 srgan-mse srgan-vgg22 \
+.venv/bin/srgan benchmark \
+  --models nearest bicubic srcnn espcn srresnet srgan srresnet-vgg22 srgan-mse srgan-vgg22 \
   --realism 0.25 0.5 0.75 \
   --data "$DATA/Set5" "$DATA/Set14" "$DATA/BSD100" --out out/bench --protocol default paper \
   --crop Set14/comic:60,50,96 --crop Set14/baboon:330,330,128 --crop BSD100/img_007:330,90,96 \

@@ -12,7 +12,7 @@ import sys
 
 from srgan.paper import PAPER_TABLE1, PAPER_TABLE2
 
-MODELS = ["nearest", "bicubic", "srresnet", "srgan", "realism-0.5"]
+MODELS = ["nearest", "bicubic", "srcnn", "espcn", "srresnet", "srgan", "realism-0.5"]
 SETS = ["Set5", "Set14", "BSD100"]
 VARIANTS = {"srresnet": "SRResNet-MSE", "srresnet-vgg22": "SRResNet-VGG22", "srgan-mse": "SRGAN-MSE",
             "srgan-vgg22": "SRGAN-VGG22", "srgan": "SRGAN-VGG54"}  # fmt: skip
@@ -36,9 +36,9 @@ def main(path: str = "docs/results/benchmark/results.json") -> None:
     def mean(model: str, set_name: str) -> dict[str, float]:
         return results[model][set_name]["mean"]
 
-    print(row(["x4, `paper` protocol", "nearest", "bicubic", "**SRResNet-MSE** (ours, `srresnet`)",
-               "**SRGAN-VGG54** (ours, `srgan`)", "realism 0.5 (ours)"]))  # fmt: skip
-    print("|" + "---|" * 6)
+    print(row(["x4, `paper` protocol", "nearest", "bicubic", "SRCNN (ours, `srcnn`)", "ESPCN (ours, `espcn`)",
+               "**SRResNet-MSE** (ours, `srresnet`)", "**SRGAN-VGG54** (ours, `srgan`)", "realism 0.5 (ours)"]))
+    print("|" + "---|" * (len(MODELS) + 1))
     for s in SETS:
         paper = PAPER_TABLE2[s]
         print(row([f"{s} PSNR"] + [with_paper(mean(m, s)["psnr_paper"], paper, m, 0, 2) for m in MODELS]))
@@ -46,14 +46,14 @@ def main(path: str = "docs/results/benchmark/results.json") -> None:
         lpips = [f"{mean(m, s)['lpips_alex']:.3f} / {mean(m, s)['lpips_vgg']:.3f}" for m in MODELS]
         print(row([f"{s} LPIPS-Alex / VGG", *lpips]))
     print()
-    print(row(["x4, `default` protocol", "nearest", "bicubic", "SRResNet-MSE (ours)", "SRGAN-VGG54 (ours)",
-               "realism 0.5 (ours)"]))  # fmt: skip
-    print("|" + "---|" * 6)
+    print(row(["x4, `default` protocol", "nearest", "bicubic", "SRCNN (ours)", "ESPCN (ours)", "SRResNet-MSE (ours)",
+               "SRGAN-VGG54 (ours)", "realism 0.5 (ours)"]))  # fmt: skip
+    print("|" + "---|" * (len(MODELS) + 1))
     for s in SETS:
         cells = [f"{mean(m, s)['psnr_default']:.2f} / {mean(m, s)['ssim_default']:.4f}" for m in MODELS]
         print(row([s, *cells]))
     print()
-    for m in ("srresnet", "srgan"):
+    for m in ("srcnn", "espcn", "srresnet", "srgan"):
         gaps = " / ".join(f"{mean(m, s)['psnr_paper'] - PAPER_TABLE2[s][m][0]:+.2f}" for s in SETS)
         print(f"{m}: PSNR minus the paper's, `paper` protocol, Set5 / Set14 / BSD100: {gaps} dB")
     print()

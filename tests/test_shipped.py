@@ -14,7 +14,16 @@ from srgan.data import list_pairs, load_pair
 from srgan.evaluate import evaluate
 from srgan.lpips import load_lpips
 from srgan.models import Generator, count_parameters
-from srgan.zoo import DEFAULT_MODEL, SHIPPED, WEIGHTS_DIR, load_model, load_realism_model
+from srgan.models import ESPCN, SRCNN
+from srgan.zoo import (
+    DEFAULT_MODEL,
+    SHIPPED,
+    TABLE1_VARIANTS,
+    TABLE2_BASELINES,
+    WEIGHTS_DIR,
+    load_model,
+    load_realism_model,
+)
 
 
 @functools.cache
@@ -28,8 +37,9 @@ def test_shipped_models_are_the_papers_generator():
     training preset it names in its metadata."""
     presets = {"srresnet": "srresnet-mse", "srgan": "srgan-vgg54", "srresnet-vgg22": "srresnet-vgg22",
                "srgan-mse": "srgan-mse", "srgan-vgg22": "srgan-vgg22"}  # fmt: skip
-    assert set(SHIPPED) == set(presets)
-    for name, file in SHIPPED.items():
+    assert set(TABLE1_VARIANTS) == set(presets) and set(SHIPPED) == set(presets) | set(TABLE2_BASELINES)
+    for name in TABLE1_VARIANTS:
+        file = SHIPPED[name]
         model = load_model(name)
         assert isinstance(model, Generator) and not model.training
         assert model.kwargs == {"num_blocks": 16, "channels": 64, "scale": 4, "in_channels": 3}
@@ -38,6 +48,16 @@ def test_shipped_models_are_the_papers_generator():
         assert (WEIGHTS_DIR / file).with_suffix(".md").is_file(), f"{file} has no model card"
         with safe_open(str(WEIGHTS_DIR / file), framework="pt") as f:
             assert f.metadata()["preset"] == presets[name], name
+
+
+def test_shipped_table2_baselines():
+    """SRCNN and ESPCN at their papers' sizes, each with its model card and preset."""
+    for name, cls in (("srcnn", SRCNN), ("espcn", ESPCN)):
+        model = load_model(name)
+        assert type(model) is cls and not model.training and model.kwargs == {"arch": name, "scale": 4}
+        assert (WEIGHTS_DIR / SHIPPED[name]).with_suffix(".md").is_file(), f"{name} has no model card"
+        with safe_open(str(WEIGHTS_DIR / SHIPPED[name]), framework="pt") as f:
+            assert f.metadata()["preset"] == name
 
 
 def test_upscale_defaults_to_srgan():

@@ -10,10 +10,12 @@ import sys
 
 def cmd_params(args: argparse.Namespace) -> int:
     """Print parameter counts of the paper's networks."""
-    from .models import Discriminator, Generator, VGG19Features, count_parameters
+    from .models import ESPCN, SRCNN, Discriminator, Generator, VGG19Features, count_parameters
 
     rows = [
         ("Generator (SRResNet, B=16)", count_parameters(Generator())),
+        ("SRCNN 9-5-5 (Table 2 baseline)", count_parameters(SRCNN())),
+        ("ESPCN x4 (Table 2 baseline)", count_parameters(ESPCN())),
         ("Discriminator (96x96)", count_parameters(Discriminator())),
         ("VGG19 features to phi_5,4 (frozen)", count_parameters(VGG19Features(layers=("54",)))),
     ]

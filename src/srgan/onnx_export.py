@@ -43,6 +43,9 @@ def export_onnx(model: Generator, path: str | Path, *, opset: int = OPSET) -> Pa
         raise _missing("onnx") from e
     if model.training:
         raise ValueError("export an eval-mode model: call .eval() (BN must use its running statistics)")
+    if not isinstance(model, Generator):
+        arch = getattr(model, "kwargs", {}).get("arch", type(model).__name__)
+        raise ValueError(f"ONNX export is for the SRResNet generator; {arch} runs on the torch backend only")
     fast = prepare_for_inference(model, device="cpu", channels_last=False).float()
     example = torch.rand(2, 3, 32, 32)  # batch 2: a batch of 1 would be specialised to a constant
     dim = torch.export.Dim.DYNAMIC

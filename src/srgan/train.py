@@ -338,24 +338,7 @@ def _train(cfg: TrainConfig, resume: str | Path | None, rank: int, world_size: i
     parts = build(cfg, device, init=resume is None)
     generator, discriminator, vgg = parts.generator, parts.discriminator, parts.vgg
     opt_g, opt_d, ema = parts.opt_g, parts.opt_d, parts.ema
-    start_step = 0
-    if resume is not None:
-        ckpt = load_resumable(resume, map_location=device)
-        for key in ("generator", "generator_ema"):
-            if ckpt.get(key) is not None:
-                check_finite(ckpt[key], f"{resume} ({key})")
-        generator.load_state_dict(ckpt["generator"])
-        opt_g.load_state_dict(ckpt["opt_g"])
-        if discriminator is not None:
-            if ckpt.get("discriminator") is None:
-                raise ValueError(f"{resume} has no discriminator: it is not an SRGAN checkpoint")
-            discriminator.load_state_dict(ckpt["discriminator"])
-            opt_d.load_state_dict(ckpt["opt_d"])
-        if ema is not None:  # the checkpoint's average, or (EMA switched on now) the resumed weights
-            ema.load_state_dict(ckpt.get("generator_ema") or generator.state_dict())
-        set_rng_state(ckpt["rng"])
-        start_step = ckpt["step"]
-        log.info("resumed from %s at step %d", resume, start_step)
+    start_step = restore(parts, resume, device) if resume is not None else 0
 
     if world_size > 1:
         generator = DDP(generator)
@@ -406,10 +389,7 @@ def _train(cfg: TrainConfig, resume: str | Path | None, rank: int, world_size: i
             lr_img = lr_img.contiguous(memory_format=torch.channels_last)
             hr_img = hr_img.contiguous(memory_format=torch.channels_last)
         learning_rate = cfg.learning_rate_at(step)
-        for opt in (opt_g, opt_d):
-            if opt is not None:
-                for group in opt.param_groups:
-                    group["lr"] = learning_rate
+        set_learning_rate(learning_rate, opt_g, opt_d)
 
         metrics = {}
         if discriminator is not None:
@@ -446,15 +426,8 @@ def _train(cfg: TrainConfig, resume: str | Path | None, rank: int, world_size: i
             )
 
         if is_main and (step % cfg.log_every == 0 or last):
-            metrics = {k: v.item() for k, v in metrics.items()}
-            bar.set_postfix(
-                {k.split("/")[-1] if k != "g/total" else "g": f"{v:.4g}" for k, v in metrics.items()}
-            )
-            if writer is not None:
-                for key, value in metrics.items():
-                    writer.add_scalar(key, value, step)
-                writer.add_scalar("learning_rate", learning_rate, step)
-                writer.add_scalar("steps_per_second", (step - start_step) / (time.perf_counter() - t0), step)
+            speed = (step - start_step) / (time.perf_counter() - t0)
+            log_step(bar, writer, step, metrics, learning_rate=learning_rate, steps_per_second=speed)
         if is_main and cfg.val_dir and (step % cfg.val_every == 0 or last):
             where = dict(val_dir=cfg.val_dir, scale=cfg.scale, device=device, step=step,
                          batch=(lr_img, hr_img), writer=writer, bar=bar)  # fmt: skip
@@ -480,6 +453,43 @@ def _train(cfg: TrainConfig, resume: str | Path | None, rank: int, world_size: i
                 check_replicas_in_sync(unwrap(model))
         dist.barrier()
     return out_dir / "last.pt"
+
+
+def restore(parts: Parts, resume: str | Path, device: torch.device) -> int:
+    """Load a resume checkpoint (`load_resumable`) into `parts` (models, optimizers, EMA) and the RNGs;
+    returns its step. Weights that hold NaN or infinity are refused."""
+    ckpt = load_resumable(resume, map_location=device)
+    for key in ("generator", "generator_ema"):
+        if ckpt.get(key) is not None:
+            check_finite(ckpt[key], f"{resume} ({key})")
+    parts.generator.load_state_dict(ckpt["generator"])
+    parts.opt_g.load_state_dict(ckpt["opt_g"])
+    if parts.discriminator is not None:
+        if ckpt.get("discriminator") is None:
+            raise ValueError(f"{resume} has no discriminator: it is not an SRGAN checkpoint")
+        parts.discriminator.load_state_dict(ckpt["discriminator"])
+        parts.opt_d.load_state_dict(ckpt["opt_d"])
+    if parts.ema is not None:  # the checkpoint's average, or (EMA switched on now) the resumed weights
+        parts.ema.load_state_dict(ckpt.get("generator_ema") or parts.generator.state_dict())
+    set_rng_state(ckpt["rng"])
+    log.info("resumed from %s at step %d", resume, ckpt["step"])
+    return ckpt["step"]
+
+
+def set_learning_rate(learning_rate: float, *optimizers: torch.optim.Optimizer | None) -> None:
+    for opt in optimizers:
+        if opt is not None:
+            for group in opt.param_groups:
+                group["lr"] = learning_rate
+
+
+def log_step(bar, writer, step: int, metrics: dict[str, torch.Tensor], **scalars: float) -> None:
+    """The losses of a logging step on the progress bar and in TensorBoard (with `scalars`, e.g. the rate)."""
+    values = {k: v.item() for k, v in metrics.items()}
+    bar.set_postfix({k.split("/")[-1] if k != "g/total" else "g": f"{v:.4g}" for k, v in values.items()})
+    if writer is not None:
+        for key, value in {**values, **scalars}.items():
+            writer.add_scalar(key, value, step)
 
 
 def any_rank(flag: bool, device: torch.device) -> bool:
