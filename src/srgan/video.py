@@ -1,0 +1,433 @@
+"""Video and animation upscaling: every frame x scale, streamed in bounded memory, sound and timing kept.
+
+`upscale_video(model, src, dst)` decodes `src` with PyAV (the `[video]` extra), upscales its frames in
+batches sized from free memory (`frame_batch`) and encodes them into `dst`, whose container follows its
+extension (.mp4, .mkv, .webm, .mov). Decoding and encoding run in their own threads, overlapping the model,
+with bounded queues between them, so memory does not grow with the clip's length. Kept: each frame's
+timestamp and duration (variable frame rate too), the frame rate and time base, the rotation (display
+matrix), colour range, space, primaries and transfer; audio and subtitle streams are copied packet for
+packet. A truncated file is written as far as it decodes, with a warning (a corrupt file that gives no frame
+is an error). `upscale_animation` does GIF, WebP and APNG with PIL: every frame, its duration and the loop
+count.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageSequence
+from tqdm import tqdm
+
+from .fast import DEFAULT_CPU_BUDGET, bytes_per_pixel
+from .hardware import available_memory
+from .io import atomic_write, to_uint8
+from .upscale import SRModel, resolve_device, upscale
+
+# container by output extension (FFmpeg muxer names)
+CONTAINERS = {".mp4": "mp4", ".mkv": "matroska", ".webm": "webm", ".mov": "mov"}
+VIDEO_EXTENSIONS = tuple(CONTAINERS)
+# --codec -> (FFmpeg encoder, pixel format); ffv1 keeps the input's pixel format when it can (lossless)
+CODECS = {"h264": ("libx264", "yuv420p"), "h265": ("libx265", "yuv420p"), "vp9": ("libvpx-vp9", "yuv420p"),
+          "ffv1": ("ffv1", None)}  # fmt: skip
+WEBM_CODECS = ("vp9",)
+# The largest output frame by default: 8K UHD (7680x4320), the x4 of a 1080p clip; above it x264 and most
+# players give up.
+MAX_FRAME_PIXELS = 7680 * 4320
+MAX_BATCH = 8
+ANIMATION_FORMATS = ("GIF", "PNG", "WEBP")
+# Bytes per output pixel of one frame in flight beyond the network: the float32 result, its colour-fixed copy,
+# the uint8 frame and its YUV copy in the encoder queue.
+FRAME_BYTES_PER_PIXEL = 2 * 12 + 3 + 2
+
+
+def _import_av():
+    try:
+        import av
+    except ImportError:
+        raise ImportError(
+            "video needs PyAV, which is not installed: pip install 'srgan[video]' (or pip install av)"
+        ) from None
+    return av
+
+
+def is_video(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def is_animation(path: str | Path) -> bool:
+    """Whether `path` is an animated GIF, WebP or APNG (more than one frame); False for anything PIL cannot
+    open."""
+    try:
+        with Image.open(path) as img:
+            return bool(getattr(img, "is_animated", False)) and img.format in ANIMATION_FORMATS
+    except Exception:
+        return False
+
+
+def check_codec(codec: str, dst: str | Path, crf: int | None) -> str:
+    """The codec for `dst` ("auto": h264, vp9 for .webm); ValueError for an unknown codec or container, a
+    codec the container cannot hold, or a CRF out of range."""
+    ext = Path(dst).suffix.lower()
+    if ext not in CONTAINERS:
+        raise ValueError(f"unknown video container {ext!r}: use one of {', '.join(VIDEO_EXTENSIONS)}")
+    if codec == "auto":
+        codec = "vp9" if ext == ".webm" else "h264"
+    if codec not in CODECS:
+        raise ValueError(f"--codec must be one of auto, {', '.join(CODECS)}, got {codec!r}")
+    if ext == ".webm" and codec not in WEBM_CODECS:
+        raise ValueError(f"a .webm file holds vp9, not {codec}: use --codec vp9 or another container")
+    if crf is not None:
+        top = 63 if codec == "vp9" else 51
+        if codec == "ffv1":
+            raise ValueError("--crf does not apply to ffv1 (lossless)")
+        if not (isinstance(crf, int) and 0 <= crf <= top):
+            raise ValueError(f"--crf for {codec} must be 0..{top}, got {crf!r}")
+    return codec
+
+
+def frame_batch(model: SRModel, hw: tuple[int, int], precision: str, device: torch.device) -> int:
+    """Frames per model call: as many (up to MAX_BATCH) as fit whole in half the free memory of `device`
+    (capped as for tiles on CPU), counting the network's activations and each frame's results; at least 1
+    (then `upscale` tiles the frame)."""
+    budget = available_memory(device) // 2
+    if device.type == "cpu":
+        budget = min(budget, DEFAULT_CPU_BUDGET)
+    h, w = hw
+    per_frame = h * w * (bytes_per_pixel(model, precision) + model.scale**2 * FRAME_BYTES_PER_PIXEL)
+    return int(max(1, min(MAX_BATCH, budget // max(1, per_frame))))
+
+
+class _Stop(Exception):
+    """Another stage of the pipeline stopped (its error, or Ctrl-C, is raised by the caller)."""
+
+
+def _put(q: queue.Queue, item, stop: threading.Event) -> None:
+    while True:
+        if stop.is_set():
+            raise _Stop
+        try:
+            q.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
+
+
+def _get(q: queue.Queue, stop: threading.Event):
+    while True:
+        if stop.is_set():
+            raise _Stop
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            continue
+
+
+_DONE = object()
+
+
+def _open_input(av, src: Path):
+    """(container, video stream, streams to copy) or ValueError with one line saying why."""
+    try:
+        inp = av.open(str(src))
+    except av.error.FileNotFoundError:
+        raise FileNotFoundError(f"no such file: {src}") from None
+    except (av.error.FFmpegError, UnicodeDecodeError) as e:
+        raise ValueError(f"cannot read the video (corrupt, truncated or not a video: {_reason(e)})") from None
+    if not inp.streams.video:
+        kinds = sorted({s.type for s in inp.streams}) or ["no streams"]
+        inp.close()
+        raise ValueError(f"no video stream in the file ({', '.join(kinds)} only)")
+    stream = inp.streams.video[0]
+    if stream.codec_context is None or stream.codec_context.name is None:
+        inp.close()
+        raise ValueError("unknown video codec: FFmpeg has no decoder for it")
+    return inp, stream
+
+
+def _reason(e: BaseException) -> str:
+    text = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return text
+
+
+def upscale_video(
+    model: SRModel,
+    src: str | Path,
+    dst: str | Path,
+    *,
+    tile: int | str | None = "auto",
+    tile_pad: int | None = None,
+    precision: str = "fp32",
+    device: str | torch.device | None = None,
+    edge: str = "auto",
+    colour: str = "rgb",
+    codec: str = "auto",
+    crf: int | None = None,
+    batch: int | None = None,
+    force: bool = False,
+    max_frame_pixels: int | None = MAX_FRAME_PIXELS,
+    progress: bool | None = None,
+    on_warning: Callable[[str], None] | None = None,
+) -> Path:
+    """Upscale every frame of the video `src` with `model` into `dst` (container from its extension); the
+    options as for `srgan.upscale`, plus:
+
+    codec: "auto" (h264, or vp9 for .webm), "h264", "h265", "vp9" or "ffv1" (lossless).
+    crf: quality for h264 / h265 (0..51, default the encoder's: 23 / 28) and vp9 (0..63, default 32).
+    batch: frames per model call (default `frame_batch`: from free memory).
+    force: overwrite an existing `dst` (else FileExistsError).
+    max_frame_pixels: refuse inputs whose output frame would have more pixels (None: no limit).
+    on_warning: called with a message when the file is truncated (what decoded is written) or a stream
+        cannot be copied.
+
+    The output is written to a temporary file beside `dst` and renamed at the end: an error or Ctrl-C leaves
+    no partial `dst`, and `src` is only read. Raises ImportError (PyAV missing: names the extra),
+    FileExistsError, ValueError (one line: corrupt, no video stream, zero frames, unknown codec, over the
+    pixel limit, bad options). Returns `dst`.
+    """
+    av = _import_av()
+    src, dst = Path(src), Path(dst)
+    codec = check_codec(codec, dst, crf)
+    if batch is not None and not (isinstance(batch, int) and batch >= 1):
+        raise ValueError(f"batch must be a positive number of frames, got {batch!r}")
+    if dst.exists() and not force:
+        raise FileExistsError(f"output exists, left untouched: {dst} (--force to overwrite)")
+    if src.resolve() == dst.resolve():
+        raise ValueError(f"{dst}: the output would overwrite the input: choose another -o or a --suffix")
+    warn = on_warning or (lambda message: tqdm.write(f"warning: {src}: {message}"))
+    run_device = resolve_device(device) or torch.device("cpu")
+    inp, in_v = _open_input(av, src)
+    try:
+        ctx = in_v.codec_context
+        h, w = ctx.height, ctx.width
+        s = model.scale
+        if not h or not w:
+            raise ValueError("the video stream has no frame size (corrupt or unknown codec)")
+        if max_frame_pixels is not None and h * w * s * s > max_frame_pixels:
+            raise ValueError(
+                f"{w}x{h} frames give {w * s}x{h * s}, {w * h * s * s / 1e6:.1f} megapixels per frame, over the "
+                f"limit of {max_frame_pixels / 1e6:g} (raise it with --max-frame-pixels)"
+            )
+        n_batch = batch or frame_batch(model, (h, w), precision, run_device)
+        job = dict(model=model, tile=tile, tile_pad=tile_pad, precision=precision, device=device, edge=edge,
+                   colour=colour)  # fmt: skip
+        atomic_write(dst, lambda tmp: _transcode(av, inp, in_v, tmp, dst, codec, crf, n_batch, job, progress,
+                                                 warn))  # fmt: skip
+    finally:
+        inp.close()
+    return dst
+
+
+def _add_video_stream(out, in_v, first, codec: str, crf: int | None, scale: int):
+    ctx = in_v.codec_context
+    encoder, pix_fmt = CODECS[codec]
+    rate = in_v.average_rate or in_v.guessed_rate or in_v.base_rate or Fraction(25)
+    options = {}
+    if crf is not None:
+        options["crf"] = str(crf)
+    if codec == "vp9":
+        options.setdefault("crf", "32")
+        options["b"] = "0"  # constant quality
+    if codec == "h265":
+        options["x265-params"] = "log-level=error"
+    stream = out.add_stream(encoder, rate=rate, options=options)
+    stream.width, stream.height = ctx.width * scale, ctx.height * scale
+    in_fmt = first.format.name
+    stream.pix_fmt = pix_fmt or (in_fmt if in_fmt in ("yuv420p", "yuv422p", "yuv444p", "gray") else "yuv444p")
+    stream.time_base = in_v.time_base
+    stream.codec_context.time_base = in_v.time_base
+    for attr in ("color_range", "colorspace", "color_primaries", "color_trc"):
+        value = getattr(first, attr, None)
+        if value is not None:
+            setattr(stream.codec_context, attr, value)
+    if first.rotation:
+        stream.set_display_rotation(first.rotation)
+    return stream
+
+
+def _transcode(av, inp, in_v, tmp: str, dst: Path, codec, crf, n_batch, job, progress, warn) -> None:
+    out = av.open(tmp, "w", format=CONTAINERS[dst.suffix.lower()])
+    stop = threading.Event()
+    decoded: queue.Queue = queue.Queue(maxsize=2)  # batches of frames and the packets to copy, in order
+    upscaled: queue.Queue = queue.Queue(maxsize=2)
+    errors: list[BaseException] = []
+    copy_streams = [st for st in inp.streams if st.type in ("audio", "subtitle")]
+    total = in_v.frames or (int(in_v.duration * in_v.time_base * (in_v.average_rate or 0))
+                            if in_v.duration and in_v.average_rate else None)  # fmt: skip
+    state = {"frames": 0, "truncated": None}
+
+    def decode_worker():
+        try:
+            batch = []
+            try:
+                for packet in inp.demux(in_v, *copy_streams):
+                    if packet.stream is in_v:
+                        for frame in packet.decode():
+                            batch.append(frame)
+                            if len(batch) == n_batch:
+                                _put(decoded, ("frames", batch), stop)
+                                batch = []
+                    elif packet.dts is not None:
+                        _put(decoded, ("packet", packet), stop)
+            except av.error.FFmpegError as e:  # truncated or damaged: keep what decoded
+                state["truncated"] = _reason(e)
+            if batch:
+                _put(decoded, ("frames", batch), stop)
+            _put(decoded, _DONE, stop)
+        except _Stop:
+            pass
+        except BaseException as e:
+            errors.append(e)
+            stop.set()
+
+    def encode_worker():
+        out_v = None
+        mapping = {}
+        try:
+            while (item := _get(upscaled, stop)) is not _DONE:
+                kind, payload = item
+                if out_v is None:  # streams are added once the first frame shows the input's properties
+                    if kind == "packet":
+                        pending.append(payload)
+                        continue
+                    out_v = _add_video_stream(out, in_v, payload[0][0], codec, crf, job["model"].scale)
+                    for st in copy_streams:
+                        try:
+                            mapping[st.index] = out.add_stream_from_template(st)
+                        except (ValueError, av.error.FFmpegError) as e:
+                            warn(f"{st.type} stream {st.index} cannot go into {dst.suffix}: left out ({e})")
+                    for packet in pending:
+                        _mux_copy(out, packet, mapping)
+                    pending.clear()
+                if kind == "packet":
+                    _mux_copy(out, payload, mapping)
+                    continue
+                frames, arrays = payload
+                for src_frame, arr in zip(frames, arrays):
+                    frame = av.VideoFrame.from_ndarray(arr, format="rgb24")
+                    frame = frame.reformat(format=out_v.pix_fmt, dst_colorspace=src_frame.colorspace,
+                                           dst_color_range=src_frame.color_range)  # fmt: skip
+                    frame.pts, frame.time_base = src_frame.pts, src_frame.time_base
+                    frame.duration = src_frame.duration
+                    for attr in ("color_range", "colorspace", "color_primaries", "color_trc"):
+                        setattr(frame, attr, getattr(src_frame, attr))
+                    out.mux(out_v.encode(frame))
+            if out_v is not None:
+                out.mux(out_v.encode(None))
+        except _Stop:
+            pass
+        except BaseException as e:
+            errors.append(e)
+            stop.set()
+
+    pending: list = []
+    threads = [threading.Thread(target=decode_worker, daemon=True, name="srgan-decode"),
+               threading.Thread(target=encode_worker, daemon=True, name="srgan-encode")]  # fmt: skip
+    bar = tqdm(total=total, desc=f"upscale {Path(inp.name).name}", unit="frame",
+               disable=None if progress is None else not progress)  # fmt: skip
+    try:
+        for t in threads:
+            t.start()
+        while (item := _get(decoded, stop)) is not _DONE:
+            kind, payload = item
+            if kind == "frames":
+                arrays = _upscale_frames(payload, job)
+                state["frames"] += len(payload)
+                bar.update(len(payload))
+                item = (kind, (payload, arrays))
+            _put(upscaled, item, stop)
+        _put(upscaled, _DONE, stop)
+        threads[1].join()
+        if errors:
+            raise errors[0]
+    except _Stop:
+        raise errors[0] from None
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        bar.close()
+        out.close()
+    if errors:
+        raise errors[0]
+    if state["frames"] == 0:
+        why = f": {state['truncated']}" if state["truncated"] else ""
+        raise ValueError(f"the video has no frame that decodes (zero frames, corrupt or truncated{why})")
+    if state["truncated"]:
+        warn(f"decoding stopped after {state['frames']} frames ({state['truncated']}): truncated or damaged, "
+             "those frames were written")  # fmt: skip
+    elif total and in_v.frames and state["frames"] < in_v.frames:
+        warn(f"only {state['frames']} of the {in_v.frames} frames the file declares decoded (truncated?): "
+             "those frames were written")  # fmt: skip
+
+
+def _mux_copy(out, packet, mapping) -> None:
+    stream = mapping.get(packet.stream.index)
+    if stream is None:
+        return
+    packet.stream = stream
+    out.mux(packet)
+
+
+def _upscale_frames(frames, job) -> list[np.ndarray]:
+    """Decoded frames -> upscaled uint8 RGB (H, W, 3) arrays, through the model as one batch."""
+    rgb = np.stack([f.to_ndarray(format="rgb24") for f in frames])  # (B, H, W, 3) uint8
+    lr_img = torch.from_numpy(rgb).permute(0, 3, 1, 2).float().div_(255)  # (B, H, W, 3) -> (B, 3, H, W)
+    model = job["model"]
+    sr_img = upscale(model, lr_img, **{k: v for k, v in job.items() if k != "model"})
+    return list(to_uint8(sr_img).permute(0, 2, 3, 1).cpu().numpy())  # (B, 3, sH, sW) -> (B, sH, sW, 3)
+
+
+# --- animations (PIL) -------------------------------------------------------------------------------------
+
+
+def upscale_animation(
+    model: SRModel,
+    src: str | Path,
+    dst: str | Path,
+    *,
+    force: bool = False,
+    max_pixels: int | None = None,
+    progress: bool | None = None,
+    **options,
+) -> Path:
+    """Upscale every frame of an animated GIF, WebP or APNG into `dst` (the same format), keeping each frame's
+    duration and the loop count; `options` as for `srgan.upscale`. Frames are upscaled one at a time (alpha
+    kept, as for still images); the encoders need every frame before they write, so memory grows with the
+    frame count. max_pixels: refuse a frame size over this many input pixels. Written atomically."""
+    src, dst = Path(src), Path(dst)
+    if dst.exists() and not force:
+        raise FileExistsError(f"output exists, left untouched: {dst} (--force to overwrite)")
+    with Image.open(src) as img:
+        fmt = img.format
+        if fmt not in ANIMATION_FORMATS:
+            raise ValueError(f"not an animation PIL writes back (GIF, WebP, APNG): {fmt}")
+        w, h = img.size
+        if max_pixels is not None and w * h > max_pixels:
+            raise ValueError(f"{w}x{h} frames are over the limit of {max_pixels / 1e6:g} megapixels")
+        loop = img.info.get("loop", 0 if fmt != "PNG" else None)
+        n = getattr(img, "n_frames", 1)
+        frames, durations = [], []
+        for frame in tqdm(ImageSequence.Iterator(img), total=n, desc=f"upscale {src.name}", unit="frame",
+                          disable=None if progress is None else not progress):  # fmt: skip
+            durations.append(frame.info.get("duration", 100))
+            frame = frame.convert("RGBA" if _has_alpha(frame) else "RGB")
+            frames.append(upscale(model, frame, **options))
+    save = dict(save_all=True, append_images=frames[1:], duration=durations)
+    if loop is not None:
+        save["loop"] = loop
+    if fmt == "GIF":
+        save["disposal"] = 2
+    elif fmt == "WEBP":
+        save["lossless"] = True
+    atomic_write(dst, lambda tmp: frames[0].save(tmp, format=fmt, **save))
+    return dst
+
+
+def _has_alpha(frame: Image.Image) -> bool:
+    return "A" in frame.getbands() or (frame.mode == "P" and "transparency" in frame.info)
