@@ -2,7 +2,8 @@
 
 from .models import Discriminator, Generator, VGG19Features
 from .upscale import upscale
+from .video import upscale_video
 from .zoo import load_model
 
-__all__ = ["Generator", "Discriminator", "VGG19Features", "load_model", "upscale"]
+__all__ = ["Generator", "Discriminator", "VGG19Features", "load_model", "upscale", "upscale_video"]
 __version__ = "0.1.0"

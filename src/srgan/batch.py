@@ -1,4 +1,5 @@
-"""Upscaling files: inputs (files, folders, glob patterns) in, OUTDIR/<stem><suffix>.png out.
+"""Upscaling files: inputs (files, folders, glob patterns) in, OUTDIR/<stem><suffix>.png out (videos and
+animated GIF / WebP / APNG keep their extension, see `srgan.video`).
 
 `upscale_files` is what `srgan upscale` runs, with every check in it so the Python API gets them too:
 outputs are planned before anything is written (two inputs sharing an output, or an output that would
@@ -20,6 +21,7 @@ from tqdm import tqdm
 
 from .io import MAX_PIXELS, atomic_write, expand_inputs, open_image, save_png
 from .upscale import COLOUR_FIXES, check_tiling, resolve_device, upscale
+from .video import MAX_FRAME_PIXELS, check_codec, is_animation, is_video, upscale_animation, upscale_video
 from .zoo import DEFAULT_MODEL, load_inference_model, resolve_precision
 
 
@@ -53,18 +55,24 @@ def check_suffix(suffix: str) -> None:
         raise ValueError(f"--suffix {suffix!r} must not contain a path separator: outputs stay in -o")
 
 
+def output_suffix(path: Path) -> str:
+    """.png for a still image; a video or an animation keeps its own extension."""
+    return path.suffix if is_video(path) or is_animation(path) else ".png"
+
+
 def plan_outputs(files: list[Path], outdir: Path, suffix: str = "") -> list[tuple[Path, Path]]:
-    """(input, output) pairs, OUTDIR/<stem><suffix>.png; PlanError when two inputs would share an output or
-    an output would overwrite an input (compared case-insensitively, as macOS and Windows file systems do)."""
+    """(input, output) pairs, OUTDIR/<stem><suffix>.png (a video or animation: its own extension);
+    PlanError when two inputs would share an output or an output would overwrite an input (compared
+    case-insensitively, as macOS and Windows file systems do)."""
     check_suffix(suffix)
-    jobs = [(path, outdir / f"{path.stem}{suffix}.png") for path in files]
+    jobs = [(path, outdir / f"{path.stem}{suffix}{output_suffix(path)}") for path in files]
     by_name: dict[str, list[Path]] = {}
     for path, out in jobs:
         by_name.setdefault(str(out.resolve()).casefold(), []).append(path)
     problems = [
         f"{', '.join(str(p) for p in paths)} would all be written to "
-        f"{outdir / (paths[0].stem + suffix)}.png: rename them or run them separately with different -o "
-        "or --suffix"
+        f"{outdir / (paths[0].stem + suffix + output_suffix(paths[0]))}: rename them or run them "
+        "separately with different -o or --suffix"
         for paths in by_name.values()
         if len(paths) > 1
     ]
@@ -111,11 +119,16 @@ def upscale_files(
     force: bool = False,
     max_pixels: int | None = MAX_PIXELS,
     colour: str = "rgb",
+    codec: str = "auto",
+    crf: int | None = None,
+    max_frame_pixels: int | None = MAX_FRAME_PIXELS,
     progress: bool | None = None,
     on_error: Callable[[object, str], None] = lambda path, why: _say("error", path, why),
     on_warning: Callable[[object, str], None] = lambda path, why: _say("warning", path, why),
 ) -> BatchResult:
-    """Upscale every image of `inputs` (files, folders, glob patterns) into OUTDIR/<stem><suffix>.png.
+    """Upscale every image of `inputs` (files, folders, glob patterns) into OUTDIR/<stem><suffix>.png; videos
+    (`srgan.video.upscale_video`, with `codec`, `crf` and `max_frame_pixels`) and animations keep their
+    extension.
 
     Raises before anything is written: PlanError (clashing outputs), ValueError / RuntimeError (no inputs,
     bad options, a model that cannot load: the message says which). Then each input that fails (unreadable,
@@ -135,6 +148,9 @@ def upscale_files(
     jobs = plan_outputs(files, outdir, suffix)
     if not jobs:
         raise ValueError("no input images")
+    for _, out in jobs:
+        if is_video(out):
+            check_codec(codec, out, crf)  # before the model loads
     result.total = len(jobs)
     run_device, run_precision = check_run_options(backend, device, precision)
     try:
@@ -150,16 +166,22 @@ def upscale_files(
                 on_error(path, f"output exists, left untouched: {out} (--force to overwrite)")
                 result.failed.append((str(path), "output exists"))
                 continue
+            options = dict(tile=tile, tile_pad=tile_pad, precision=run_precision, device=run_device,
+                           colour=colour)  # fmt: skip
             try:
-                image = open_image(path, max_pixels=max_pixels)
-                if image.info.get("n_frames", 1) > 1:
-                    on_warning(path, f"an animation of {image.info['n_frames']} frames: only the first frame "
-                               "is upscaled")  # fmt: skip
-                sr_img = upscale(generator, image, tile=tile, tile_pad=tile_pad, precision=run_precision,
-                                 device=run_device, colour=colour)  # fmt: skip
-                atomic_write(out, lambda tmp, img=sr_img: save_png(img, tmp))
+                if is_video(path):
+                    upscale_video(generator, path, out, codec=codec, crf=crf, force=force,
+                                  max_frame_pixels=max_frame_pixels, progress=progress,
+                                  on_warning=lambda why, p=path: on_warning(p, why), **options)  # fmt: skip
+                elif is_animation(path):
+                    upscale_animation(generator, path, out, force=force, max_pixels=max_pixels,
+                                      progress=False, **options)  # fmt: skip
+                else:
+                    image = open_image(path, max_pixels=max_pixels)
+                    sr_img = upscale(generator, image, **options)
+                    atomic_write(out, lambda tmp, img=sr_img: save_png(img, tmp))
             except Exception as e:  # one bad file must not stop the others; it is reported and counted
-                known = isinstance(e, (OSError, ValueError, MemoryError))
+                known = isinstance(e, (OSError, ValueError, MemoryError, ImportError))
                 reason = str(e) if known else f"{type(e).__name__}: {e}"
                 reason = reason.splitlines()[0] if reason else type(e).__name__
                 on_error(path, reason)

@@ -404,6 +404,7 @@ def cmd_upscale(args: argparse.Namespace) -> int:
             args.inputs, args.output, model=args.model, realism=args.realism, backend=args.backend,
             device=args.device, precision=args.precision, plain=args.plain, tile=tile, tile_pad=args.tile_pad,
             suffix=args.suffix, force=args.force, max_pixels=args.max_pixels, colour=args.colour,
+            codec=args.codec, crf=args.crf, max_frame_pixels=args.max_frame_pixels,
         )  # fmt: skip
     except PlanError as e:
         for problem in e.problems:
@@ -424,14 +425,17 @@ def cmd_upscale(args: argparse.Namespace) -> int:
 
 def add_upscale_parser(sub) -> None:
     from .io import MAX_PIXELS
+    from .video import CODECS, MAX_FRAME_PIXELS
     from .zoo import AUTO_PRECISION_HELP, DEFAULT_MODEL, SHIPPED
 
     p = sub.add_parser(
         "upscale",
-        help="super-resolve images into OUTDIR/<name>.png",
+        help="super-resolve images, animations and videos into OUTDIR",
         description="Super-resolve images. Each INPUT (file, folder or glob pattern) is written as "
         "OUTDIR/<input stem><suffix>.png: grayscale, alpha, 16-bit grayscale and ICC profiles are kept, "
-        "EXIF orientation is applied. Existing outputs are skipped (reported as failures) unless --force; "
+        "EXIF orientation is applied. Videos (.mp4 .mkv .webm .mov, needs the [video] extra) and animated "
+        "GIF / WebP / APNG keep their extension: every frame, with its timing; a video's audio and "
+        "subtitles are copied. Existing outputs are skipped (reported as failures) unless --force; "
         "inputs that would share an output name stop the run before anything is written.",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder of images, or glob pattern")
@@ -464,6 +468,12 @@ def add_upscale_parser(sub) -> None:
                    "network's output as it is, what `srgan eval` scores (default rgb)")  # fmt: skip
     p.add_argument("--max-pixels", type=int, default=MAX_PIXELS, metavar="N",
                    help=f"refuse inputs over N pixels, before decoding (default {MAX_PIXELS:,})")  # fmt: skip
+    p.add_argument("--codec", default="auto", choices=["auto", *CODECS],
+                   help="video encoder: auto (h264; vp9 for .webm); ffv1 is lossless")  # fmt: skip
+    p.add_argument("--crf", type=int, help="video quality: h264/h265 0..51 (default 23/28), vp9 0..63 (32)")
+    p.add_argument("--max-frame-pixels", type=int, default=MAX_FRAME_PIXELS, metavar="N",
+                   help=f"refuse videos whose output frames exceed N pixels (default {MAX_FRAME_PIXELS:,}: "
+                   "8K)")  # fmt: skip
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.set_defaults(func=cmd_upscale)
 

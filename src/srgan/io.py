@@ -40,20 +40,23 @@ def atomic_write(path: str | Path, write_fn) -> None:
 
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+# What `srgan upscale` takes from a folder: images, animated GIFs and videos (`srgan.video`)
+MEDIA_EXTENSIONS = (*IMAGE_EXTENSIONS, ".gif", ".apng", ".mp4", ".mkv", ".webm", ".mov")
 
 
-def list_images(folder: str | Path) -> list[Path]:
-    """Image files directly inside `folder`, sorted by name."""
+def list_images(folder: str | Path, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> list[Path]:
+    """Image files (files with one of `extensions`) directly inside `folder`, sorted by name."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"not a folder: {folder}")
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in extensions and p.is_file())
 
 
 def expand_inputs(specs: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
     """Command-line inputs -> (image files, [(spec, reason), ...] for those that gave nothing).
 
-    A spec is a file (taken whatever its suffix), a folder (the images directly inside, see `list_images`)
+    A spec is a file (taken whatever its suffix), a folder (the images, animations and videos directly
+    inside: MEDIA_EXTENSIONS)
     or a glob pattern (expanded here too, for shells that do not, each match then taken as a file or folder).
     An existing path is never read as a pattern. Files reached twice are listed once, in first-seen order.
     """
@@ -63,9 +66,9 @@ def expand_inputs(specs: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
 
     def add(path: Path, spec: str) -> None:
         if path.is_dir():
-            images = list_images(path)
+            images = list_images(path, MEDIA_EXTENSIONS)
             if not images:
-                errors.append((spec, f"no images in folder (looked for {', '.join(IMAGE_EXTENSIONS)})"))
+                errors.append((spec, f"no images in folder (looked for {', '.join(MEDIA_EXTENSIONS)})"))
             for image in images:
                 add(image, spec)
         elif path.resolve() not in seen:

@@ -210,8 +210,8 @@ def upscale_video(
             raise ValueError("the video stream has no frame size (corrupt or unknown codec)")
         if max_frame_pixels is not None and h * w * s * s > max_frame_pixels:
             raise ValueError(
-                f"{w}x{h} frames give {w * s}x{h * s}, {w * h * s * s / 1e6:.1f} megapixels per frame, over the "
-                f"limit of {max_frame_pixels / 1e6:g} (raise it with --max-frame-pixels)"
+                f"{w}x{h} frames give {w * s}x{h * s}, {w * h * s * s / 1e6:.1f} megapixels per frame, over "
+                f"the limit of {max_frame_pixels / 1e6:g} (raise it with --max-frame-pixels)"
             )
         n_batch = batch or frame_batch(model, (h, w), precision, run_device)
         job = dict(model=model, tile=tile, tile_pad=tile_pad, precision=precision, device=device, edge=edge,
@@ -308,7 +308,7 @@ def _transcode(av, inp, in_v, tmp: str, dst: Path, codec, crf, n_batch, job, pro
                     _mux_copy(out, payload, mapping)
                     continue
                 frames, arrays = payload
-                for src_frame, arr in zip(frames, arrays):
+                for src_frame, arr in zip(frames, arrays, strict=True):
                     frame = av.VideoFrame.from_ndarray(arr, format="rgb24")
                     frame = frame.reformat(format=out_v.pix_fmt, dst_colorspace=src_frame.colorspace,
                                            dst_color_range=src_frame.color_range)  # fmt: skip
@@ -415,6 +415,7 @@ def upscale_animation(
         frames, durations = [], []
         for frame in tqdm(ImageSequence.Iterator(img), total=n, desc=f"upscale {src.name}", unit="frame",
                           disable=None if progress is None else not progress):  # fmt: skip
+            frame.load()  # WebP sets a frame's duration when it is decoded
             durations.append(frame.info.get("duration", 100))
             frame = frame.convert("RGBA" if _has_alpha(frame) else "RGB")
             frames.append(upscale(model, frame, **options))
