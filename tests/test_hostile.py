@@ -406,14 +406,13 @@ def test_suffix_with_a_path_separator_is_refused(tmp_path, tiny, suffix, capsys)
 # --- 9. animations ---------------------------------------------------------------------------------------
 
 
-def test_animated_gif_warns_that_only_the_first_frame_is_upscaled(tmp_path, tiny, capsys):
+def test_animated_gif_comes_out_as_an_animated_gif(tmp_path, tiny, capsys):
     frames = [Image.new("RGB", (8, 6), c) for c in ("red", "green", "blue")]
     gif = tmp_path / "anim.gif"
     frames[0].save(gif, save_all=True, append_images=frames[1:], duration=100, loop=0)
     assert main(["upscale", str(gif), "-o", str(tmp_path / "up"), "--model", str(tiny)]) == 0
-    err = capsys.readouterr().err
-    assert "warning:" in err and "3 frames" in err and "first frame" in err
-    assert files_in(tmp_path / "up") == ["anim.png"]
+    assert "warning:" not in capsys.readouterr().err
+    assert files_in(tmp_path / "up") == ["anim.gif"]  # every frame: tests/test_video.py
 
 
 # --- what already held: files, modes, outputs ------------------------------------------------------------

@@ -140,9 +140,10 @@ def _open_input(av, src: Path):
     except (av.error.FFmpegError, UnicodeDecodeError) as e:
         raise ValueError(f"cannot read the video (corrupt, truncated or not a video: {_reason(e)})") from None
     if not inp.streams.video:
-        kinds = sorted({s.type for s in inp.streams}) or ["no streams"]
+        kinds = sorted({s.type for s in inp.streams})
         inp.close()
-        raise ValueError(f"no video stream in the file ({', '.join(kinds)} only)")
+        what = f"{', '.join(kinds)} only" if kinds else "no streams"
+        raise ValueError(f"no video stream in the file ({what})")
     stream = inp.streams.video[0]
     if stream.codec_context is None or stream.codec_context.name is None:
         inp.close()
@@ -257,8 +258,7 @@ def _transcode(av, inp, in_v, tmp: str, dst: Path, codec, crf, n_batch, job, pro
     upscaled: queue.Queue = queue.Queue(maxsize=2)
     errors: list[BaseException] = []
     copy_streams = [st for st in inp.streams if st.type in ("audio", "subtitle")]
-    total = in_v.frames or (int(in_v.duration * in_v.time_base * (in_v.average_rate or 0))
-                            if in_v.duration and in_v.average_rate else None)  # fmt: skip
+    total = in_v.frames or _frames_from_duration(inp, in_v)
     state = {"frames": 0, "truncated": None}
 
     def decode_worker():
@@ -361,9 +361,23 @@ def _transcode(av, inp, in_v, tmp: str, dst: Path, codec, crf, n_batch, job, pro
     if state["truncated"]:
         warn(f"decoding stopped after {state['frames']} frames ({state['truncated']}): truncated or damaged, "
              "those frames were written")  # fmt: skip
-    elif total and in_v.frames and state["frames"] < in_v.frames:
-        warn(f"only {state['frames']} of the {in_v.frames} frames the file declares decoded (truncated?): "
-             "those frames were written")  # fmt: skip
+    elif total and state["frames"] < (total if in_v.frames else total - 1):  # from the duration: +-1 frame
+        warn(f"only {state['frames']} of the {total} frames the file declares decoded (truncated?): those "
+             "frames were written")  # fmt: skip
+
+
+def _frames_from_duration(inp, in_v) -> int | None:
+    """Frames the stream's (or else the file's) duration implies at its average rate, for a container that
+    does not count them (matroska, webm)."""
+    if not in_v.average_rate:
+        return None
+    if in_v.duration:
+        seconds = float(in_v.duration * in_v.time_base)
+    elif inp.duration:
+        seconds = inp.duration / 1e6  # microseconds (AV_TIME_BASE)
+    else:
+        return None
+    return round(seconds * in_v.average_rate)
 
 
 def _mux_copy(out, packet, mapping) -> None:

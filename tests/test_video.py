@@ -1,0 +1,260 @@
+"""Video and animation upscaling (srgan.video) on small clips made here with PyAV: 64x48, 24 frames, a sine
+audio track; variable frame rate; rotated; animated GIF / WebP / APNG."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import srgan
+from srgan import video
+from srgan.checkpoint import save_generator
+from srgan.cli import main
+from srgan.models import Generator
+
+av = pytest.importorskip("av")
+
+
+def make_clip(path, frames=24, size=(64, 48), rate=24, audio=True, vfr=False, rotation=0, codec="libx264"):
+    """A clip of `frames` frames (a moving noise block on a changing grey), with an 8 kHz mono sine in AAC."""
+    w, h = size
+    with av.open(str(path), "w") as c:
+        v = c.add_stream(codec, rate=rate)
+        v.width, v.height, v.pix_fmt = w, h, "yuv420p"
+        tb = Fraction(1, 1000) if vfr else Fraction(1, rate)
+        v.codec_context.time_base = tb
+        if rotation:
+            v.set_display_rotation(rotation)
+        a = c.add_stream("aac", rate=8000, layout="mono") if audio else None
+        rng = np.random.default_rng(0)
+        t = 0
+        for i in range(frames):
+            arr = np.full((h, w, 3), (i * 10) % 256, np.uint8)
+            arr[: h // 2, : w // 2] = rng.integers(0, 256, (h // 2, w // 2, 3))
+            frame = av.VideoFrame.from_ndarray(arr, format="rgb24")
+            frame.pts, frame.time_base = t, tb
+            t += (30 if i % 2 else 50) if vfr else 1  # vfr: 50 ms and 30 ms frames in turn
+            c.mux(v.encode(frame))
+        c.mux(v.encode(None))
+        if a is not None:
+            n = int(8000 * frames / rate)
+            sine = (0.3 * np.sin(2 * np.pi * 440 * np.arange(n) / 8000)).astype(np.float32)[None]
+            for i in range(0, n, 1024):
+                af = av.AudioFrame.from_ndarray(sine[:, i : i + 1024].copy(), format="fltp", layout="mono")
+                af.sample_rate, af.pts, af.time_base = 8000, i, Fraction(1, 8000)
+                c.mux(a.encode(af))
+            c.mux(a.encode(None))
+    return path
+
+
+def frames_of(path):
+    with av.open(str(path)) as c:
+        return list(c.decode(video=0))
+
+
+def audio_packets(path):
+    with av.open(str(path)) as c:
+        return [bytes(p) for p in c.demux(audio=0) if p.size]
+
+
+def seconds(frames):
+    return [float(f.pts * f.time_base) for f in frames]
+
+
+def duration(path):
+    with av.open(str(path)) as c:
+        return c.duration / 1e6
+
+
+def digest(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def model():
+    return Generator(num_blocks=1, channels=8).eval()
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    save_generator(path, Generator(num_blocks=1, channels=8).eval())
+    return path
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return make_clip(tmp_path_factory.mktemp("clips") / "clip.mp4")
+
+
+def check_same_timing(src, dst, scale=4, shifted=False):
+    """shifted: the container moved every stream by the same offset (matroska stores no negative times, and
+    the AAC track starts at -1024 samples)."""
+    fi, fo = frames_of(src), frames_of(dst)
+    assert (fo[0].width, fo[0].height) == (fi[0].width * scale, fi[0].height * scale)
+    assert len(fo) == len(fi)
+    offset = seconds(fo)[0] - seconds(fi)[0] if shifted else 0
+    tick = float(fo[0].time_base)  # matroska counts milliseconds
+    assert [t - offset for t in seconds(fo)] == pytest.approx(seconds(fi), abs=tick / 2 + 1e-9)
+    one_frame = max(b - a for a, b in zip(seconds(fi), seconds(fi)[1:], strict=False))
+    assert abs(duration(dst) - offset - duration(src)) <= one_frame + 1e-6
+    return fi, fo
+
+
+def test_cli_upscales_a_clip_with_its_sound(tmp_path, clip, tiny, capsys):
+    before = digest(clip)
+    assert main(["upscale", str(clip), "-o", str(tmp_path / "out"), "--model", str(tiny)]) == 0
+    out = tmp_path / "out" / "clip.mp4"
+    check_same_timing(clip, out)
+    assert audio_packets(out) == audio_packets(clip) and len(audio_packets(clip)) > 3
+    with av.open(str(out)) as c:
+        v = c.streams.video[0]
+        assert v.codec_context.name == "h264" and v.average_rate == 24
+    assert digest(clip) == before
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["clip.mp4"]  # no temporary file left
+
+
+def test_variable_frame_rate_keeps_every_timestamp(tmp_path, model):
+    src = make_clip(tmp_path / "vfr.mp4", vfr=True)
+    fi, _ = check_same_timing(src, srgan.upscale_video(model, src, tmp_path / "vfr_x4.mp4", progress=False))
+    steps = {round(b - a, 3) for a, b in zip(seconds(fi), seconds(fi)[1:], strict=False)}
+    assert steps == {0.05, 0.03}  # really variable
+
+
+def test_rotation_and_colour_tags_are_kept(tmp_path, model):
+    src = make_clip(tmp_path / "rot.mov", rotation=90, audio=False)
+    dst = srgan.upscale_video(model, src, tmp_path / "rot_x4.mov", progress=False)
+    fi, fo = check_same_timing(src, dst)
+    assert fi[0].rotation == 90 and fo[0].rotation == 90
+    assert (fo[0].color_range, fo[0].colorspace) == (fi[0].color_range, fi[0].colorspace)
+
+
+def test_lossless_ffv1_in_matroska_and_the_frames_are_the_model_output(tmp_path, model, clip):
+    dst = srgan.upscale_video(model, clip, tmp_path / "clip.mkv", codec="ffv1", colour="none", progress=False)
+    fi, fo = check_same_timing(clip, dst, shifted=True)
+    assert audio_packets(dst) == audio_packets(clip)
+    lr_img = torch.from_numpy(fi[3].to_ndarray(format="rgb24")).permute(2, 0, 1).float() / 255
+    expect = srgan.io.to_uint8(srgan.upscale(model, lr_img, colour="none")).permute(1, 2, 0).numpy()
+    got = fo[3].to_ndarray(format="rgb24")
+    assert np.abs(got.astype(int) - expect.astype(int)).mean() < 3  # yuv420p round trip only
+
+
+def test_frames_go_through_the_model_in_batches(tmp_path, clip):
+    g = Generator(num_blocks=1, channels=8).eval()
+    sizes = []
+    g.register_forward_hook(lambda m, args, out: sizes.append(args[0].shape[0]))
+    assert video.frame_batch(g, (48, 64), "fp32", torch.device("cpu")) == video.MAX_BATCH
+    srgan.upscale_video(g, clip, tmp_path / "o.mp4", progress=False)
+    assert sum(sizes) == 24 and max(sizes) == video.MAX_BATCH
+
+
+def test_frame_batch_follows_free_memory(monkeypatch, model):
+    monkeypatch.setattr(video, "available_memory", lambda device: 2**20)
+    assert video.frame_batch(model, (480, 640), "fp32", torch.device("cpu")) == 1
+
+
+@pytest.mark.parametrize("name,fmt", [("anim.gif", "GIF"), ("anim.webp", "WEBP"), ("anim.png", "PNG")])
+def test_animations_keep_every_frame_duration_and_loop(tmp_path, tiny, name, fmt):
+    frames = [Image.new("RGB", (8, 6), c) for c in ("red", "green", "blue")]
+    src = tmp_path / name
+    frames[0].save(src, format=fmt, save_all=True, append_images=frames[1:], duration=[100, 200, 300], loop=2)
+    assert main(["upscale", str(src), "-o", str(tmp_path / "up"), "--model", str(tiny)]) == 0
+    with Image.open(tmp_path / "up" / name) as out:
+        assert out.format == fmt and out.size == (32, 24) and out.n_frames == 3
+        durations = []
+        for i in range(out.n_frames):
+            out.seek(i)
+            out.load()
+            durations.append(out.info["duration"])
+        assert durations == [100, 200, 300] and out.info["loop"] == 2
+
+
+def test_existing_output_is_refused_without_force(tmp_path, clip, tiny, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "clip.mp4").write_bytes(b"keep")
+    assert main(["upscale", str(clip), "-o", str(out), "--model", str(tiny)]) == 1
+    assert "--force" in capsys.readouterr().err and (out / "clip.mp4").read_bytes() == b"keep"
+    assert main(["upscale", str(clip), "-o", str(out), "--model", str(tiny), "--force"]) == 0
+    assert len(frames_of(out / "clip.mp4")) == 24
+
+
+def one_error(capsys, *words):
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(err) == 1, err
+    for word in words:
+        assert word in err[0]
+
+
+def test_bad_inputs_give_one_error_line_each(tmp_path, tiny, capsys):
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
+    sound = tmp_path / "sound.mka"
+    with av.open(str(sound), "w", format="matroska") as c:
+        a = c.add_stream("aac", rate=8000, layout="mono")
+        af = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        af.sample_rate, af.pts = 8000, 0
+        c.mux(a.encode(af))
+        c.mux(a.encode(None))
+    sound_mp4 = sound.rename(tmp_path / "sound.mp4")
+    empty = tmp_path / "empty.mkv"  # a video track without a frame (and one audio frame)
+    with av.open(str(empty), "w") as c:
+        v = c.add_stream("libx264", rate=24)
+        v.width, v.height, v.pix_fmt = 64, 48, "yuv420p"
+        a = c.add_stream("aac", rate=8000, layout="mono")
+        c.mux(a.encode(af))
+        c.mux(a.encode(None))
+    cases = [(junk, ["junk.mp4", "cannot read the video"]), (sound_mp4, ["no video stream", "audio"]),
+             (empty, ["no frame"])]  # fmt: skip
+    for path, words in cases:
+        assert main(["upscale", str(path), "-o", str(tmp_path / "out"), "--model", str(tiny)]) == 1
+        one_error(capsys, *words)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_truncated_video_writes_what_decodes_with_a_warning(tmp_path, tiny, capsys):
+    src = make_clip(tmp_path / "cut.mkv", audio=False)  # matroska: frames stored in order, index not needed
+    data = src.read_bytes()
+    src.write_bytes(data[: len(data) * 6 // 10])
+    assert main(["upscale", str(src), "-o", str(tmp_path / "out"), "--model", str(tiny)]) == 0
+    assert "warning:" in capsys.readouterr().err
+    assert 0 < len(frames_of(tmp_path / "out" / "cut.mkv")) < 24
+
+
+def test_frame_pixel_limit_and_codec_checks(tmp_path, clip, model):
+    with pytest.raises(ValueError, match="max-frame-pixels"):
+        srgan.upscale_video(model, clip, tmp_path / "o.mp4", max_frame_pixels=64 * 48 * 16 - 1)
+    with pytest.raises(ValueError, match="webm"):
+        srgan.upscale_video(model, clip, tmp_path / "o.webm", codec="h264")
+    with pytest.raises(ValueError, match="crf"):
+        srgan.upscale_video(model, clip, tmp_path / "o.mp4", crf=99)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_leaves_no_output_and_the_input_untouched(tmp_path, clip, model, monkeypatch):
+    before = digest(clip)
+    calls = []
+    real = video._upscale_frames
+
+    def interrupt(frames, job):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(frames, job)
+
+    monkeypatch.setattr(video, "_upscale_frames", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        srgan.upscale_video(model, clip, tmp_path / "o.mp4", batch=4, progress=False)
+    assert list(tmp_path.iterdir()) == [] and digest(clip) == before
+
+
+def test_without_pyav_the_error_names_the_extra(tmp_path, clip, model, monkeypatch):
+    monkeypatch.setitem(sys.modules, "av", None)
+    with pytest.raises(ImportError, match=r"srgan\[video\]"):
+        srgan.upscale_video(model, clip, tmp_path / "o.mp4")
