@@ -210,8 +210,10 @@ def test_bad_inputs_give_one_error_line_each(tmp_path, tiny, capsys):
         a = c.add_stream("aac", rate=8000, layout="mono")
         c.mux(a.encode(af))
         c.mux(a.encode(None))
+    unknown = make_clip(tmp_path / "unknown.mkv", frames=4)  # codec ID renamed to one FFmpeg lacks
+    unknown.write_bytes(unknown.read_bytes().replace(b"V_MPEG4/ISO/AVC", b"V_MPEG4/ISO/XYZ"))
     cases = [(junk, ["junk.mp4", "cannot read the video"]), (sound_mp4, ["no video stream", "audio"]),
-             (empty, ["no frame"])]  # fmt: skip
+             (empty, ["no frame"]), (unknown, ["unknown video codec"])]  # fmt: skip
     for path, words in cases:
         assert main(["upscale", str(path), "-o", str(tmp_path / "out"), "--model", str(tiny)]) == 1
         one_error(capsys, *words)
