@@ -145,6 +145,26 @@ def test_lossless_ffv1_in_matroska_and_the_frames_are_the_model_output(tmp_path,
     assert np.abs(got.astype(int) - expect.astype(int)).mean() < 3  # yuv420p round trip only
 
 
+def test_subtitles_are_copied_packet_for_packet(tmp_path, model, capsys):
+    video_only = make_clip(tmp_path / "v.mkv")
+    srt = tmp_path / "s.srt"
+    srt.write_text("1\n00:00:00,100 --> 00:00:00,600\nhello\n\n2\n00:00:00,700 --> 00:00:00,900\nworld\n")
+    src = tmp_path / "subs.mkv"
+    with av.open(str(video_only)) as iv, av.open(str(srt)) as isub, av.open(str(src), "w") as out:
+        streams = {st: out.add_stream_from_template(st) for st in (*iv.streams, *isub.streams)}
+        for container in (iv, isub):
+            for packet in container.demux():
+                if packet.size:
+                    packet.stream = streams[packet.stream]
+                    out.mux(packet)
+    dst = srgan.upscale_video(model, src, tmp_path / "out.mkv", progress=False)
+    with av.open(str(src)) as a, av.open(str(dst)) as b:
+        assert [st.type for st in b.streams] == ["video", "audio", "subtitle"]
+        subs = [(bytes(p), p.pts) for p in a.demux(subtitles=0) if p.size]
+        assert [(bytes(p), p.pts) for p in b.demux(subtitles=0) if p.size] == subs
+    assert subs[0][0] == b"hello" and "warning" not in capsys.readouterr().err
+
+
 def test_frames_go_through_the_model_in_batches(tmp_path, clip):
     g = Generator(num_blocks=1, channels=8).eval()
     sizes = []

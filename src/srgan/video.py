@@ -371,9 +371,13 @@ def _frames_from_duration(inp, in_v) -> int | None:
     does not count them (matroska, webm)."""
     if not in_v.average_rate:
         return None
+    tag = in_v.metadata.get("DURATION", "")  # matroska's per-track tag, HH:MM:SS.nnnnnnnnn
     if in_v.duration:
         seconds = float(in_v.duration * in_v.time_base)
-    elif inp.duration:
+    elif tag.count(":") == 2 and tag.replace(":", "").replace(".", "").isdigit():
+        hours, minutes, secs = tag.split(":")
+        seconds = int(hours) * 3600 + int(minutes) * 60 + float(secs)
+    elif inp.duration:  # the longest stream's
         seconds = inp.duration / 1e6  # microseconds (AV_TIME_BASE)
     else:
         return None
