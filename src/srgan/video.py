@@ -27,7 +27,7 @@ from tqdm import tqdm
 from .fast import DEFAULT_CPU_BUDGET, bytes_per_pixel
 from .hardware import available_memory
 from .io import atomic_write, to_uint8
-from .upscale import SRModel, resolve_device, upscale
+from .upscale import SRModel, _model_device, resolve_device, upscale
 
 # container by output extension (FFmpeg muxer names)
 CONTAINERS = {".mp4": "mp4", ".mkv": "matroska", ".webm": "webm", ".mov": "mov"}
@@ -201,7 +201,7 @@ def upscale_video(
     if src.resolve() == dst.resolve():
         raise ValueError(f"{dst}: the output would overwrite the input: choose another -o or a --suffix")
     warn = on_warning or (lambda message: tqdm.write(f"warning: {src}: {message}"))
-    run_device = resolve_device(device) or torch.device("cpu")
+    run_device = resolve_device(device) or _model_device(model)
     inp, in_v = _open_input(av, src)
     try:
         ctx = in_v.codec_context
