@@ -120,6 +120,19 @@ def test_cli_upscales_a_clip_with_its_sound(tmp_path, clip, tiny, capsys):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["clip.mp4"]  # no temporary file left
 
 
+def test_a_folder_mixes_images_videos_and_animations_and_suffix_applies(tmp_path, clip, tiny):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "clip.mov").write_bytes(clip.read_bytes())
+    Image.new("RGB", (8, 6), "red").save(folder / "still.png")
+    frames = [Image.new("RGB", (8, 6), c) for c in ("red", "blue")]
+    frames[0].save(folder / "anim.gif", save_all=True, append_images=frames[1:], duration=50, loop=0)
+    out = tmp_path / "out"
+    assert main(["upscale", str(folder), "-o", str(out), "--model", str(tiny), "--suffix", "_x4"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["anim_x4.gif", "clip_x4.mov", "still_x4.png"]
+    assert len(frames_of(tmp_path / "out" / "clip_x4.mov")) == 24
+
+
 def test_variable_frame_rate_keeps_every_timestamp(tmp_path, model):
     src = make_clip(tmp_path / "vfr.mp4", vfr=True)
     fi, _ = check_same_timing(src, srgan.upscale_video(model, src, tmp_path / "vfr_x4.mp4", progress=False))
