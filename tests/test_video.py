@@ -113,9 +113,10 @@ def test_cli_upscales_a_clip_with_its_sound(tmp_path, clip, tiny, capsys):
     out = tmp_path / "out" / "clip.mp4"
     check_same_timing(clip, out)
     assert audio_packets(out) == audio_packets(clip) and len(audio_packets(clip)) > 3
-    with av.open(str(out)) as c:
+    with av.open(str(out)) as c, av.open(str(clip)) as i:
         v = c.streams.video[0]
         assert v.codec_context.name == "h264" and v.average_rate == 24
+        assert v.time_base == i.streams.video[0].time_base
     assert digest(clip) == before
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["clip.mp4"]  # no temporary file left
 
