@@ -21,23 +21,34 @@ from srgan.models import Generator
 av = pytest.importorskip("av")
 
 
-def make_clip(path, frames=24, size=(64, 48), rate=24, audio=True, vfr=False, rotation=0, codec="libx264"):
-    """A clip of `frames` frames (a moving noise block on a changing grey), with an 8 kHz mono sine in AAC."""
+def make_clip(path, frames=24, size=(64, 48), rate=24, audio=True, vfr=False, rotation=0, hflip=False,
+              codec="libx264", colorspace=None, color_range=None):
+    """A clip of `frames` frames (a moving noise block on a changing grey), with an 8 kHz mono sine in AAC;
+    colorspace / color_range: tags (AVColorSpace / AVColorRange numbers), the pixels converted to match."""
     w, h = size
     with av.open(str(path), "w") as c:
         v = c.add_stream(codec, rate=rate)
         v.width, v.height, v.pix_fmt = w, h, "yuv420p"
         tb = Fraction(1, 1000) if vfr else Fraction(1, rate)
         v.codec_context.time_base = tb
-        if rotation:
-            v.set_display_rotation(rotation)
+        if rotation or hflip:
+            v.set_display_rotation(rotation, hflip=hflip)
+        tags = {k: x for k, x in (("colorspace", colorspace), ("color_range", color_range)) if x is not None}
+        for k, x in tags.items():
+            setattr(v.codec_context, k, x)
         a = c.add_stream("aac", rate=8000, layout="mono") if audio else None
         rng = np.random.default_rng(0)
         t = 0
         for i in range(frames):
-            arr = np.full((h, w, 3), (i * 10) % 256, np.uint8)
+            arr = np.empty((h, w, 3), np.uint8)
+            arr[:] = ((i * 10) % 256, 180, 40)  # a saturated colour: a wrong YUV matrix shifts it
             arr[: h // 2, : w // 2] = rng.integers(0, 256, (h // 2, w // 2, 3))
             frame = av.VideoFrame.from_ndarray(arr, format="rgb24")
+            if tags:
+                frame = frame.reformat(format="yuv420p", dst_colorspace=colorspace,
+                                       dst_color_range=color_range)  # fmt: skip
+                for k, x in tags.items():
+                    setattr(frame, k, x)
             frame.pts, frame.time_base = t, tb
             t += (30 if i % 2 else 50) if vfr else 1  # vfr: 50 ms and 30 ms frames in turn
             c.mux(v.encode(frame))
@@ -141,12 +152,34 @@ def test_variable_frame_rate_keeps_every_timestamp(tmp_path, model):
     assert steps == {0.05, 0.03}  # really variable
 
 
-def test_rotation_and_colour_tags_are_kept(tmp_path, model):
-    src = make_clip(tmp_path / "rot.mov", rotation=90, audio=False)
+def display_matrix(frame):
+    return [bytes(sd) for sd in frame.side_data if sd.type.name == "DISPLAYMATRIX"]
+
+
+def mean_rgb(frame):
+    return frame.to_ndarray(format="rgb24").reshape(-1, 3).mean(0)  # read with the frame's own tags
+
+
+@pytest.mark.parametrize("colorspace,color_range", [(1, 2), (5, 1)])  # bt709 full range; bt470bg limited
+def test_rotation_flip_and_colour_tags_are_kept(tmp_path, model, colorspace, color_range):
+    src = make_clip(tmp_path / "rot.mov", rotation=90, hflip=True, audio=False, colorspace=colorspace,
+                    color_range=color_range)  # fmt: skip
     dst = srgan.upscale_video(model, src, tmp_path / "rot_x4.mov", progress=False)
     fi, fo = check_same_timing(src, dst)
-    assert fi[0].rotation == 90 and fo[0].rotation == 90
-    assert (fo[0].color_range, fo[0].colorspace) == (fi[0].color_range, fi[0].colorspace)
+    assert fi[0].rotation == fo[0].rotation == 90 and display_matrix(fo[0]) == display_matrix(fi[0]) != []
+    assert (fo[0].color_range, fo[0].colorspace) == (fi[0].color_range, fi[0].colorspace) == (
+        color_range, colorspace)  # fmt: skip
+    # the colour fix gives the output the input's low frequencies: read through the tags, the means agree
+    assert np.abs(mean_rgb(fo[5]) - mean_rgb(fi[5])).max() < 3
+
+
+def test_an_untagged_clip_is_tagged_with_the_matrix_it_was_read_with(tmp_path, model, clip):
+    assert frames_of(clip)[0].colorspace == 2  # unspecified: players take a 48-line clip for BT.601
+    assert video.colour_matrix(2, 48) == (5, video.SMPTE170M)
+    assert video.colour_matrix(2, 720)[1] == video.BT709
+    fi, fo = check_same_timing(clip, srgan.upscale_video(model, clip, tmp_path / "o.mp4", progress=False))
+    assert fo[0].colorspace == video.SMPTE170M  # not left for a player to guess BT.709 from 256x192
+    assert np.abs(mean_rgb(fo[5]) - mean_rgb(fi[5])).max() < 3
 
 
 def test_lossless_ffv1_in_matroska_and_the_frames_are_the_model_output(tmp_path, model, clip):
@@ -207,6 +240,24 @@ def test_animations_keep_every_frame_duration_and_loop(tmp_path, tiny, name, fmt
             out.load()
             durations.append(out.info["duration"])
         assert durations == [100, 200, 300] and out.info["loop"] == 2
+
+
+def test_a_gif_played_once_stays_played_once(tmp_path, model):
+    frames = [Image.new("RGB", (8, 6), c) for c in ("red", "blue")]
+    frames[0].save(tmp_path / "once.gif", save_all=True, append_images=frames[1:], duration=80)
+    dst = video.upscale_animation(model, tmp_path / "once.gif", tmp_path / "out.gif", progress=False)
+    with Image.open(dst) as out:
+        assert out.n_frames == 2 and "loop" not in out.info
+
+
+def test_an_animation_that_cannot_fit_in_memory_is_refused_first(tmp_path, model, monkeypatch):
+    frames = [Image.new("RGB", (80, 60), c) for c in ("red", "blue")]
+    frames[0].save(tmp_path / "a.webp", save_all=True, append_images=frames[1:], duration=80)
+    monkeypatch.setattr(video, "available_memory", lambda device: 2**20)
+    monkeypatch.setattr(video, "upscale", lambda *a, **k: pytest.fail("upscaled a frame"))
+    with pytest.raises(MemoryError, match=r"2 frames of 320x240 need about 0\.0 GiB"):
+        video.upscale_animation(model, tmp_path / "a.webp", tmp_path / "out.webp", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.webp"]
 
 
 def test_existing_output_is_refused_without_force(tmp_path, clip, tiny, capsys):

@@ -157,6 +157,16 @@ def to_uint8(img: torch.Tensor) -> torch.Tensor:
     return uint8_levels(img.detach(), torch.float32).to(torch.uint8)
 
 
+def frames_to_tensor(frames: np.ndarray) -> torch.Tensor:
+    """Video frames as uint8 RGB (N, H, W, 3) -> float32 (N, 3, H, W) in [0, 1]."""
+    return torch.from_numpy(frames).permute(0, 3, 1, 2).float().div_(255)  # (N, H, W, 3) -> (N, 3, H, W)
+
+
+def tensor_to_frames(img: torch.Tensor) -> np.ndarray:
+    """float (N, 3, H, W) in [0, 1] -> uint8 RGB (N, H, W, 3) video frames (rounded as `to_uint8`)."""
+    return to_uint8(img).permute(0, 2, 3, 1).cpu().numpy()  # (N, 3, H, W) -> (N, H, W, 3)
+
+
 def tensor_to_pil(img: torch.Tensor) -> Image.Image:
     """float (C, H, W) or (1, C, H, W) in [0, 1] -> 8-bit PIL image (RGB for 3 channels, L for 1)."""
     if img.dim() == 4:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import warnings
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -26,7 +27,7 @@ from tqdm import tqdm
 
 from .fast import DEFAULT_CPU_BUDGET, bytes_per_pixel
 from .hardware import available_memory
-from .io import atomic_write, to_uint8
+from .io import atomic_write, frames_to_tensor, tensor_to_frames
 from .upscale import SRModel, _model_device, resolve_device, upscale
 
 # container by output extension (FFmpeg muxer names)
@@ -41,9 +42,15 @@ WEBM_CODECS = ("vp9",)
 MAX_FRAME_PIXELS = 7680 * 4320
 MAX_BATCH = 8
 ANIMATION_FORMATS = ("GIF", "PNG", "WEBP")
+# Bytes per output pixel of an animation held for its encoder: the RGBA frame and the encoder's own copy
+ANIMATION_BYTES_PER_PIXEL = 2 * 4
 # Bytes per output pixel of one frame in flight beyond the network: the float32 result, its colour-fixed copy,
 # the uint8 frame and its YUV copy in the encoder queue.
 FRAME_BYTES_PER_PIXEL = 2 * 12 + 3 + 2
+# YUV <-> RGB matrices swscale has, by a stream's colour-space tag (AVColorSpace: bt709, fcc, bt470bg,
+# smpte170m, smpte240m, bt2020 ncl / cl) -> swscale's own number (av.video.reformatter.Colorspace)
+SWS_MATRIX = {1: 1, 4: 4, 5: 5, 6: 5, 7: 7, 9: 9, 10: 9}
+BT709, SMPTE170M = 1, 6
 
 
 def _import_av():
@@ -64,8 +71,10 @@ def is_animation(path: str | Path) -> bool:
     """Whether `path` is an animated GIF, WebP or APNG (more than one frame); False for anything PIL cannot
     open."""
     try:
-        with Image.open(path) as img:
-            return bool(getattr(img, "is_animated", False)) and img.format in ANIMATION_FORMATS
+        with warnings.catch_warnings():  # a huge declared size is refused later, by `open_image`
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                return bool(getattr(img, "is_animated", False)) and img.format in ANIMATION_FORMATS
     except Exception:
         return False
 
@@ -89,6 +98,17 @@ def check_codec(codec: str, dst: str | Path, crf: int | None) -> str:
         if not (isinstance(crf, int) and 0 <= crf <= top):
             raise ValueError(f"--crf for {codec} must be 0..{top}, got {crf!r}")
     return codec
+
+
+def colour_matrix(colorspace: int, height: int) -> tuple[int, int]:
+    """(swscale matrix to convert with, colour-space tag to write) for frames tagged `colorspace`, `height`
+    lines high: their own matrix when swscale has it; else (untagged, or a matrix swscale lacks) the one
+    players assume for that size, BT.601 up to 576 lines and BT.709 above. That one is then written as a tag:
+    untagged, the x4 output would be taken for BT.709 by its size, and an SD clip's colours would shift."""
+    if colorspace in SWS_MATRIX:
+        return SWS_MATRIX[colorspace], int(colorspace)
+    tag = SMPTE170M if height <= 576 else BT709
+    return SWS_MATRIX[tag], tag
 
 
 def frame_batch(model: SRModel, hw: tuple[int, int], precision: str, device: torch.device) -> int:
@@ -242,13 +262,23 @@ def _add_video_stream(out, in_v, first, codec: str, crf: int | None, scale: int)
     stream.pix_fmt = pix_fmt or (in_fmt if in_fmt in ("yuv420p", "yuv422p", "yuv444p", "gray") else "yuv444p")
     stream.time_base = in_v.time_base
     stream.codec_context.time_base = in_v.time_base
-    for attr in ("color_range", "colorspace", "color_primaries", "color_trc"):
+    for attr in ("color_range", "color_primaries", "color_trc"):
         value = getattr(first, attr, None)
         if value is not None:
             setattr(stream.codec_context, attr, value)
-    if first.rotation:
-        stream.set_display_rotation(first.rotation)
+    stream.codec_context.colorspace = colour_matrix(first.colorspace, first.height)[1]
+    matrix = _display_matrix(first)
+    if matrix is not None:
+        stream.set_display_matrix(matrix)  # rotation and flips, as the input's
     return stream
+
+
+def _display_matrix(frame) -> list[int] | None:
+    """The frame's display matrix (rotation, flips) as FFmpeg's 9 int32, or None."""
+    for side_data in frame.side_data:
+        if side_data.type.name == "DISPLAYMATRIX":
+            return [int(v) for v in np.frombuffer(bytes(side_data), "=i4")]
+    return None
 
 
 def _transcode(av, inp, in_v, tmp: str, dst: Path, codec, crf, n_batch, job, progress, warn) -> None:
@@ -309,13 +339,15 @@ def _transcode(av, inp, in_v, tmp: str, dst: Path, codec, crf, n_batch, job, pro
                     continue
                 frames, arrays = payload
                 for src_frame, arr in zip(frames, arrays, strict=True):
+                    matrix, tag = colour_matrix(src_frame.colorspace, src_frame.height)
                     frame = av.VideoFrame.from_ndarray(arr, format="rgb24")
-                    frame = frame.reformat(format=out_v.pix_fmt, dst_colorspace=src_frame.colorspace,
+                    frame = frame.reformat(format=out_v.pix_fmt, dst_colorspace=matrix,
                                            dst_color_range=src_frame.color_range)  # fmt: skip
                     frame.pts, frame.time_base = src_frame.pts, src_frame.time_base
                     frame.duration = src_frame.duration
-                    for attr in ("color_range", "colorspace", "color_primaries", "color_trc"):
+                    for attr in ("color_range", "color_primaries", "color_trc"):
                         setattr(frame, attr, getattr(src_frame, attr))
+                    frame.colorspace = tag
                     out.mux(out_v.encode(frame))
             if out_v is not None:
                 out.mux(out_v.encode(None))
@@ -393,12 +425,13 @@ def _mux_copy(out, packet, mapping) -> None:
 
 
 def _upscale_frames(frames, job) -> list[np.ndarray]:
-    """Decoded frames -> upscaled uint8 RGB (H, W, 3) arrays, through the model as one batch."""
-    rgb = np.stack([f.to_ndarray(format="rgb24") for f in frames])  # (B, H, W, 3) uint8
-    lr_img = torch.from_numpy(rgb).permute(0, 3, 1, 2).float().div_(255)  # (B, H, W, 3) -> (B, 3, H, W)
+    """Decoded frames -> upscaled uint8 RGB (H, W, 3) arrays, through the model as one batch. Read with the
+    matrix and range the encoder writes back (`colour_matrix`)."""
+    rgb = np.stack([f.reformat(format="rgb24", src_colorspace=colour_matrix(f.colorspace, f.height)[0],
+                               src_color_range=f.color_range).to_ndarray() for f in frames])  # fmt: skip
     model = job["model"]
-    sr_img = upscale(model, lr_img, **{k: v for k, v in job.items() if k != "model"})
-    return list(to_uint8(sr_img).permute(0, 2, 3, 1).cpu().numpy())  # (B, 3, sH, sW) -> (B, sH, sW, 3)
+    sr_img = upscale(model, frames_to_tensor(rgb), **{k: v for k, v in job.items() if k != "model"})
+    return list(tensor_to_frames(sr_img))  # (B, sH, sW, 3) uint8
 
 
 # --- animations (PIL) -------------------------------------------------------------------------------------
@@ -417,7 +450,9 @@ def upscale_animation(
     """Upscale every frame of an animated GIF, WebP or APNG into `dst` (the same format), keeping each frame's
     duration and the loop count; `options` as for `srgan.upscale`. Frames are upscaled one at a time (alpha
     kept, as for still images); the encoders need every frame before they write, so memory grows with the
-    frame count. max_pixels: refuse a frame size over this many input pixels. Written atomically."""
+    frame count: an animation whose upscaled frames cannot fit in free memory is refused (MemoryError) before
+    the first frame. max_pixels: refuse a frame size over this many input pixels. A GIF without a loop count
+    (played once) stays without one. Written atomically."""
     src, dst = Path(src), Path(dst)
     if dst.exists() and not force:
         raise FileExistsError(f"output exists, left untouched: {dst} (--force to overwrite)")
@@ -428,8 +463,16 @@ def upscale_animation(
         w, h = img.size
         if max_pixels is not None and w * h > max_pixels:
             raise ValueError(f"{w}x{h} frames are over the limit of {max_pixels / 1e6:g} megapixels")
-        loop = img.info.get("loop", 0 if fmt != "PNG" else None)
+        loop = img.info.get("loop")  # None: a GIF played once
         n = getattr(img, "n_frames", 1)
+        s = model.scale
+        need = n * w * h * s * s * ANIMATION_BYTES_PER_PIXEL
+        free = available_memory(torch.device("cpu"))
+        if need > free:
+            raise MemoryError(
+                f"{n} frames of {w * s}x{h * s} need about {need / 2**30:.1f} GiB held together (the "
+                f"{fmt} encoder takes every frame at once), but only {free / 2**30:.1f} GiB is free"
+            )
         frames, durations = [], []
         for frame in tqdm(ImageSequence.Iterator(img), total=n, desc=f"upscale {src.name}", unit="frame",
                           disable=None if progress is None else not progress):  # fmt: skip
