@@ -2,14 +2,15 @@
 their own threads) against a naive loop (decode a frame to PIL, `srgan.upscale` it, encode it), and peak RSS
 of a short and a 6x longer clip of the same size (streaming: the two must agree within 10%).
 
-    python bench/video.py [--threads 2] [--model srresnet] [--device cpu|cuda]
+    python bench/video.py [--threads 2] [--model srgan] [--device cpu|cuda]
     python bench/video.py --quick          # tiny model and clips: checks the script end to end (to /tmp)
 
 Clips are synthetic (a moving gradient with noise, 24 fps, H.264 yuv420p, an 8 kHz AAC sine), made with
 PyAV in a temporary folder. Every run is a fresh Python process, so its peak RSS (VmHWM) is its own. Lines:
   speed   ours vs naive, WxH (default 320x240) and N frames (default 60), the shipped --model at the
           precision `srgan upscale` picks (bf16 on CPUs with native bf16); output H.264 crf 23
-  memory  ours on a SHORT s and a LONG s clip (default 10 and 60) of MEM_SIZE (default 64x48) with --model
+  memory  ours on a SHORT s and a LONG s clip (default 10 and 60) of MEM_SIZE (default 64x48) at MEM_FPS
+          (default 12, to keep the whole bench near 4 minutes on 2 cores) with --model
 Writes bench/results/video_<device>_<versions>.json and prints a table.
 """
 
@@ -106,13 +107,15 @@ def run_one(args, config: str, clip: Path, model: str, tmp: str) -> dict:
 def main() -> None:
     formatter = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=formatter)
-    parser.add_argument("--model", default="srresnet", help="shipped model for the speed lines (or 'tiny')")
+    parser.add_argument("--model", default="srgan", help="shipped model (default srgan, what `srgan upscale` "
+                        "runs) or 'tiny'")
     parser.add_argument("--mem-model", help="model for the memory lines (default --model)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--size", type=int, nargs=2, default=(320, 240), metavar=("W", "H"))
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--mem-size", type=int, nargs=2, default=(64, 48), metavar=("W", "H"))
+    parser.add_argument("--mem-fps", type=int, default=12, help="frame rate of the memory clips")
     parser.add_argument("--short", type=float, default=10.0, help="seconds of the short clip")
     parser.add_argument("--long", type=float, default=60.0, help="seconds of the long clip")
     parser.add_argument("--quick", action="store_true", help="tiny model, tiny clips: end-to-end check")
@@ -130,7 +133,7 @@ def main() -> None:
     mem_model = args.mem_model or args.model
     name = device_name(args.device, args.threads)
     results = {"device": name, "torch": torch.__version__, "model": args.model, "mem_model": mem_model,
-               "runs": []}  # fmt: skip
+               "mem_size": list(args.mem_size), "mem_fps": args.mem_fps, "runs": []}  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         w, h = args.size
         speed_clip = synthetic_clip(Path(tmp) / f"speed_{w}x{h}.mp4", args.frames / 24, (w, h))
@@ -142,7 +145,7 @@ def main() -> None:
                   flush=True)  # fmt: skip
         mw, mh = args.mem_size
         for secs in (args.short, args.long):
-            clip = synthetic_clip(Path(tmp) / f"mem_{secs:g}s.mp4", secs, (mw, mh))
+            clip = synthetic_clip(Path(tmp) / f"mem_{secs:g}s.mp4", secs, (mw, mh), rate=args.mem_fps)
             r = run_one(args, "ours", clip, mem_model, tmp)
             results["runs"].append({"line": "memory", "model": mem_model, "clip_seconds": secs, **r})
             print(f"memory ours  {mem_model} {mw}x{mh} {secs:g} s ({r['frames']} frames): peak RSS "

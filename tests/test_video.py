@@ -324,14 +324,14 @@ def test_frame_pixel_limit_and_codec_checks(tmp_path, clip, model):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_ctrl_c_leaves_no_output_and_the_input_untouched(tmp_path, clip, model, monkeypatch):
+def test_ctrl_c_leaves_no_output_and_the_input_untouched(tmp_path, clip, model, tiny, monkeypatch, capsys):
     before = digest(clip)
     calls = []
     real = video._upscale_frames
 
-    def interrupt(frames, job):
+    def interrupt(frames, job):  # Ctrl-C arrives in the main thread, between model calls
         calls.append(1)
-        if len(calls) == 2:
+        if len(calls) % 2 == 0:
             raise KeyboardInterrupt
         return real(frames, job)
 
@@ -339,6 +339,10 @@ def test_ctrl_c_leaves_no_output_and_the_input_untouched(tmp_path, clip, model, 
     with pytest.raises(KeyboardInterrupt):
         srgan.upscale_video(model, clip, tmp_path / "o.mp4", batch=4, progress=False)
     assert list(tmp_path.iterdir()) == [] and digest(clip) == before
+    out = tmp_path / "out"
+    assert main(["upscale", str(clip), "-o", str(out), "--model", str(tiny)]) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"interrupted: 0 of 1 written to {out}"
+    assert list(out.iterdir()) == [] and digest(clip) == before  # no temporary file either
 
 
 def test_without_pyav_the_error_names_the_extra(tmp_path, clip, model, monkeypatch):
