@@ -349,3 +349,13 @@ def test_without_pyav_the_error_names_the_extra(tmp_path, clip, model, monkeypat
     monkeypatch.setitem(sys.modules, "av", None)
     with pytest.raises(ImportError, match=r"srgan\[video\]"):
         srgan.upscale_video(model, clip, tmp_path / "o.mp4")
+
+
+def test_a_stream_the_container_cannot_hold_is_left_out_with_a_warning(tmp_path, model):
+    src = make_clip(tmp_path / "a.mkv", frames=6).rename(tmp_path / "a.webm")  # AAC in a file named .webm
+    warnings = []
+    dst = srgan.upscale_video(model, src, tmp_path / "out.webm", progress=False, on_warning=warnings.append)
+    assert len(warnings) == 1 and "audio stream" in warnings[0] and "left out" in warnings[0]
+    with av.open(str(dst)) as c:
+        assert [(st.type, st.codec_context.name) for st in c.streams] == [("video", "vp9")]
+    assert len(frames_of(dst)) == 6
