@@ -36,8 +36,9 @@ def main(path: str = "docs/results/benchmark/results.json") -> None:
     def mean(model: str, set_name: str) -> dict[str, float]:
         return results[model][set_name]["mean"]
 
-    print(row(["x4, `paper` protocol", "nearest", "bicubic", "SRCNN (ours, `srcnn`)", "ESPCN (ours, `espcn`)",
-               "**SRResNet-MSE** (ours, `srresnet`)", "**SRGAN-VGG54** (ours, `srgan`)", "realism 0.5 (ours)"]))
+    print(row(["x4, `paper` protocol", "nearest", "bicubic", "SRCNN (ours, `srcnn`)",
+               "ESPCN (ours, `espcn`)", "**SRResNet-MSE** (ours, `srresnet`)",
+               "**SRGAN-VGG54** (ours, `srgan`)", "realism 0.5 (ours)"]))
     print("|" + "---|" * (len(MODELS) + 1))
     for s in SETS:
         paper = PAPER_TABLE2[s]
@@ -46,8 +47,8 @@ def main(path: str = "docs/results/benchmark/results.json") -> None:
         lpips = [f"{mean(m, s)['lpips_alex']:.3f} / {mean(m, s)['lpips_vgg']:.3f}" for m in MODELS]
         print(row([f"{s} LPIPS-Alex / VGG", *lpips]))
     print()
-    print(row(["x4, `default` protocol", "nearest", "bicubic", "SRCNN (ours)", "ESPCN (ours)", "SRResNet-MSE (ours)",
-               "SRGAN-VGG54 (ours)", "realism 0.5 (ours)"]))  # fmt: skip
+    print(row(["x4, `default` protocol", "nearest", "bicubic", "SRCNN (ours)", "ESPCN (ours)",
+               "SRResNet-MSE (ours)", "SRGAN-VGG54 (ours)", "realism 0.5 (ours)"]))
     print("|" + "---|" * (len(MODELS) + 1))
     for s in SETS:
         cells = [f"{mean(m, s)['psnr_default']:.2f} / {mean(m, s)['ssim_default']:.4f}" for m in MODELS]

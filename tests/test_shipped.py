@@ -13,8 +13,7 @@ from srgan.cli import build_parser
 from srgan.data import list_pairs, load_pair
 from srgan.evaluate import evaluate
 from srgan.lpips import load_lpips
-from srgan.models import Generator, count_parameters
-from srgan.models import ESPCN, SRCNN
+from srgan.models import ESPCN, SRCNN, Generator, count_parameters
 from srgan.zoo import (
     DEFAULT_MODEL,
     SHIPPED,
