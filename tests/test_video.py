@@ -359,3 +359,21 @@ def test_a_stream_the_container_cannot_hold_is_left_out_with_a_warning(tmp_path,
     with av.open(str(dst)) as c:
         assert [(st.type, st.codec_context.name) for st in c.streams] == [("video", "vp9")]
     assert len(frames_of(dst)) == 6
+
+
+def test_a_second_video_stream_is_left_out_with_a_warning(tmp_path, model):
+    one = make_clip(tmp_path / "one.mkv", frames=4, audio=False)
+    src = tmp_path / "two.mkv"
+    with av.open(str(one)) as a, av.open(str(one)) as b, av.open(str(src), "w") as out:
+        streams = {a: out.add_stream_from_template(a.streams.video[0]),
+                   b: out.add_stream_from_template(b.streams.video[0])}  # fmt: skip
+        for container, stream in streams.items():
+            for packet in container.demux(video=0):
+                if packet.size:
+                    packet.stream = stream
+                    out.mux(packet)
+    warnings = []
+    dst = srgan.upscale_video(model, src, tmp_path / "out.mkv", progress=False, on_warning=warnings.append)
+    assert len(warnings) == 1 and warnings[0].startswith("video stream 1 is not copied")
+    with av.open(str(dst)) as c:
+        assert len(c.streams) == 1 and len(list(c.decode(video=0))) == 4

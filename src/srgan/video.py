@@ -288,6 +288,10 @@ def _transcode(av, inp, in_v, tmp: str, dst: Path, codec, crf, n_batch, job, pro
     upscaled: queue.Queue = queue.Queue(maxsize=2)
     errors: list[BaseException] = []
     copy_streams = [st for st in inp.streams if st.type in ("audio", "subtitle")]
+    for st in inp.streams:
+        if st is not in_v and st not in copy_streams:  # a second video (cover art), data, attachments
+            warn(f"{st.type} stream {st.index} is not copied (only the first video stream is upscaled, and "
+                 "audio and subtitles copied)")  # fmt: skip
     total = in_v.frames or _frames_from_duration(inp, in_v)
     state = {"frames": 0, "truncated": None}
 
