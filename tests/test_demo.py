@@ -13,7 +13,7 @@ from gradio_client import Client, handle_file  # noqa: E402
 from mos_util import free_port  # noqa: E402
 
 from srgan.demo import build_demo, model_choices, model_getter, side_by_side, upscale_image  # noqa: E402
-from srgan.zoo import TABLE1_VARIANTS, export_hub_folder  # noqa: E402
+from srgan.zoo import TABLE1_VARIANTS  # noqa: E402
 
 
 def tiny_png(path, size=(12, 10)) -> str:
