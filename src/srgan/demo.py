@@ -29,7 +29,7 @@ from PIL import Image
 
 from .io import MAX_PIXELS, image_size, open_image, pil_to_rgb, save_png
 from .upscale import SRModel, resolve_device, upscale
-from .zoo import TABLE1_VARIANTS, interpolate_generators, load_model, resolve_precision
+from .zoo import TABLE1_VARIANTS, interpolate_generators, load_model, model_name, resolve_precision
 
 DEMO_MAX_PIXELS = 1_000_000  # input pixels: about a minute on a 2-core CPU with the paper's generator
 QUEUE_SIZE = 16  # jobs waiting at most; one runs at a time
@@ -38,14 +38,21 @@ MAX_FILE_SIZE = "64mb"  # uploads larger than this are refused by gradio itself
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"  # in a checkout: the quick start's image
 
 
-def model_choices(extra: Sequence[str] = ()) -> list[str]:
-    """The models offered: the five Table 1 variants, then the models given at start (their specs)."""
-    return [*TABLE1_VARIANTS, *(str(m) for m in extra if str(m) not in TABLE1_VARIANTS)]
+def model_choices(extra: Sequence[str] = ()) -> dict[str, str]:
+    """The models offered, name -> model spec: the five Table 1 variants, then the models given at start,
+    named as `srgan.zoo.model_name` does (a folder's name, hf://ORG/REPO's REPO), or by their spec where
+    that name is taken."""
+    choices = {name: name for name in TABLE1_VARIANTS}
+    for spec in map(str, extra):
+        name = model_name(spec)
+        choices[spec if name in choices and choices[name] != spec else name] = spec
+    return choices
 
 
-def model_getter(choices: Sequence[str], device: str = "auto") -> Callable[[str, float], SRModel]:
-    """get(model, realism) -> the inference model to run: `model` (one of `choices`) with realism applied,
-    in its fast inference form on `device`. Generators load on first use and stay; the last few mixes stay."""
+def model_getter(choices: dict[str, str], device: str = "auto") -> Callable[[str, float], SRModel]:
+    """get(name, realism) -> the inference model to run: model `name` (of `choices`, name -> spec) with
+    realism applied, in its fast inference form on `device`. Generators load on first use and stay; the last
+    two mixes stay."""
     from .fast import prepare_for_inference
 
     run_device = resolve_device(device)
@@ -60,8 +67,8 @@ def model_getter(choices: Sequence[str], device: str = "auto") -> Callable[[str,
             raise ValueError(f"unknown model {name!r}: choose one of {', '.join(choices)}")
         if not (isinstance(realism, (int, float)) and math.isfinite(realism) and 0 <= realism <= 1):
             raise ValueError(f"realism must be a number in [0, 1], got {realism!r}")
-        generator = plain(name)
-        if realism < 1 and name != "srresnet":
+        generator = plain(choices[name])
+        if realism < 1 and choices[name] != "srresnet":
             base = plain("srresnet")
             if getattr(generator, "kwargs", None) != base.kwargs:
                 raise ValueError(f"realism below 1 mixes {name} with srresnet, which needs a generator of "
@@ -180,8 +187,9 @@ def build_demo(
         with gr.Row():
             with gr.Column():
                 image = gr.Image(type="filepath", image_mode=None, sources=["upload", "clipboard"],
-                                 label="input image", elem_id="input-image")  # fmt: skip
-                model = gr.Dropdown(choices, value=choices[len(TABLE1_VARIANTS)] if models else "srgan",
+                                 label="input image", elem_id="input-image", height=280)  # fmt: skip
+                names = list(choices)
+                model = gr.Dropdown(names, value=names[len(TABLE1_VARIANTS)] if models else "srgan",
                                     label="model", elem_id="model")  # fmt: skip
                 realism = gr.Slider(0, 1, value=1, step=0.05, label="realism", elem_id="realism",
                                     info="0: srresnet; 1: the chosen model as trained")  # fmt: skip
@@ -190,7 +198,7 @@ def build_demo(
                     gr.Examples([[str(p)] for p in examples], inputs=[image], label="examples")
             with gr.Column():
                 compare = gr.ImageSlider(label="input (nearest neighbour) | output", type="pil", format="png",
-                                         interactive=False, elem_id="compare")  # fmt: skip
+                                         interactive=False, elem_id="compare", height=560)  # fmt: skip
                 download = gr.DownloadButton("Download PNG", interactive=False, elem_id="download")
                 status = gr.Markdown(elem_id="status")
         button.click(run_page, [image, model, realism], [compare, download, status], api_visibility="private")
