@@ -11,7 +11,7 @@ if ! .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet torch==2.13.0
 fi
-if ! .venv/bin/python -c "import srgan, pytest, ruff, scipy, tensorboard, starlette, uvicorn, httpx, matplotlib, selenium, onnx, onnxruntime, psutil, av" 2>/dev/null \
+if ! .venv/bin/python -c "import srgan, pytest, ruff, scipy, tensorboard, starlette, uvicorn, httpx, matplotlib, selenium, onnx, onnxruntime, psutil, av, huggingface_hub, gradio, gradio_client" 2>/dev/null \
    || [ pyproject.toml -nt .venv/.srgan-installed ]; then
   .venv/bin/python -m pip install --quiet -e ".[dev]"
   touch .venv/.srgan-installed

@@ -36,9 +36,10 @@ from .artefacts import measure as measure_artefacts
 from .checkpoint import atomic_write
 from .data import check_set_dirs, is_gray_file, list_pairs, load_pair
 from .evaluate import make_upscaler
+from .hub import is_hf
 from .io import read_image, write_image
 from .paper import PAPER_METHODS, PAPER_TABLE2
-from .zoo import SHIPPED, WEIGHTS_DIR, canonical_name, load_realism_model
+from .zoo import canonical_name, load_realism_model, model_name, weights_file
 
 LPIPS_NETS = ("alex", "vgg")
 METRIC_TITLES = {"psnr": "PSNR (dB)", "ssim": "SSIM", "lpips_alex": "LPIPS-Alex", "lpips_vgg": "LPIPS-VGG",
@@ -71,18 +72,20 @@ def model_fingerprint(spec: ModelSpec) -> str:
             digest.update(key.encode())
             digest.update(value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
         return "state-" + digest.hexdigest()
-    path = WEIGHTS_DIR / SHIPPED[module] if module in SHIPPED else Path(module)
-    with open(path, "rb") as f:
+    with open(weights_file(module), "rb") as f:  # a model folder's model.safetensors; hf:// from the cache
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return "file-" + digest.hexdigest()
 
 
 def model_label(spec: ModelSpec) -> str:
-    """Folder / column name of a model spec: the name itself, a checkpoint path's stem, or the given label."""
+    """Folder / column name of a model spec: the name itself, a checkpoint path's stem, a model folder's
+    name, an hf:// model's REPO, or the given label."""
     if isinstance(spec, tuple):
         return spec[0]
     path = Path(spec)
+    if is_hf(spec) or path.is_dir():
+        return model_name(spec)
     return path.stem if path.suffix in (".pt", ".safetensors") else spec
 
 

@@ -25,7 +25,7 @@ from .models import ARCHS, Generator, make_generator
 
 __all__ = ["atomic_write", "save_checkpoint", "load_checkpoint", "load_resumable", "save_generator",
            "load_generator_file", "generator_from_checkpoint", "generator_from_state",
-           "check_finite"]  # fmt: skip
+           "check_finite", "read_release", "release_kwargs"]  # fmt: skip
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     atomic_write(path, lambda tmp: torch.save(state, tmp))
@@ -186,8 +186,8 @@ def load_generator_file(path: str | Path) -> Generator:
     )
 
 
-def _generator_from_release(path: Path) -> Generator:
-    """A release file (safetensors with a 'kwargs' metadata entry) -> Generator; ValueError when it is not."""
+def read_release(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """(state dict, string metadata) of a safetensors file; ValueError naming the file when it is not one."""
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
@@ -195,10 +195,20 @@ def _generator_from_release(path: Path) -> Generator:
     except Exception as e:  # safetensors raises its own SafetensorError for a bad header, OSError, ...
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ValueError(f"{path}: not a readable safetensors file ({first[:200]})") from None
+    return state, meta
+
+
+def release_kwargs(meta: dict[str, str], where: str) -> dict[str, Any]:
+    """The generator kwargs of a release file's metadata; ValueError when they are missing or not JSON."""
     if "kwargs" not in meta:
-        raise ValueError(f"{path} has no 'kwargs' metadata: not an srgan generator file")
+        raise ValueError(f"{where} has no 'kwargs' metadata: not an srgan generator file")
     try:
-        kwargs = json.loads(meta["kwargs"])
+        return json.loads(meta["kwargs"])
     except json.JSONDecodeError:
-        raise ValueError(f"{path}: its 'kwargs' metadata is not JSON") from None
-    return generator_from_state(state, kwargs, str(path))
+        raise ValueError(f"{where}: its 'kwargs' metadata is not JSON") from None
+
+
+def _generator_from_release(path: Path) -> Generator:
+    """A release file (safetensors with a 'kwargs' metadata entry) -> Generator; ValueError when it is not."""
+    state, meta = read_release(path)
+    return generator_from_state(state, release_kwargs(meta, str(path)), str(path))

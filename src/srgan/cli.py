@@ -1,4 +1,4 @@
-"""`srgan` command line: one function per verb (params, weights, train, eval, upscale)."""
+"""`srgan` command line: one function per verb (params, weights, train, eval, upscale, export, push, demo)."""
 
 from __future__ import annotations
 
@@ -136,7 +136,8 @@ def add_train_parser(sub) -> None:
     p.add_argument("--data", action="append", help="folder of training images (repeatable)")
     p.add_argument("--out", help="run folder (default runs/PRESET)")
     p.add_argument("--resume", help="continue from a checkpoint (last.pt) exactly")
-    p.add_argument("--init-from", help="generator weights to start from (checkpoint or .safetensors)")
+    p.add_argument("--init-from",
+                   help="generator to start from (.pt, .safetensors, model folder, hf://)")  # fmt: skip
     p.add_argument("--from-scratch", action="store_true", help="allow an SRGAN preset without --init-from")
     p.add_argument("--steps", type=int, help="total generator updates (paper: 1e6 SRResNet, 2e5 SRGAN)")
     p.add_argument("--batch-size", type=int, help="per process (paper: 16)")
@@ -189,12 +190,27 @@ def add_train_parser(sub) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Release a trained generator: checkpoint (.pt) -> safetensors (fp32, or fp16 with --half) with its
-    kwargs and provenance."""
+    kwargs and provenance; ONNX; or a Hugging Face Hub model folder (--hub-dir)."""
     from pathlib import Path
 
-    from .checkpoint import generator_from_checkpoint, load_checkpoint, save_generator
-    from .zoo import load_model, shipped_path
+    from .checkpoint import save_generator
+    from .zoo import export_hub_folder, release_source
 
+    if (args.out is None) == (args.hub_dir is None):
+        print("error: give one of -o FILE (.safetensors / .onnx) and --hub-dir DIR", file=sys.stderr)
+        return 2
+    if args.results and not args.hub_dir:
+        print("error: --results goes with --hub-dir (the model card's model-index)", file=sys.stderr)
+        return 2
+    if args.hub_dir:
+        try:
+            folder = export_hub_folder(args.checkpoint, args.hub_dir, results=args.results, half=args.half,
+                                       ema=not args.no_ema, force=args.force)  # fmt: skip
+        except (FileNotFoundError, FileExistsError, ValueError, ImportError, KeyError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(f"wrote {folder}/ (model.safetensors, config.json, README.md)")
+        return 0
     out = Path(args.out)
     fmt = args.format or ("onnx" if out.suffix == ".onnx" else "safetensors")
     if args.half and fmt == "onnx":
@@ -204,16 +220,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"error: {out} exists (use --force to replace it)", file=sys.stderr)
         return 2
     try:
-        meta = {"source": Path(args.checkpoint).name}
-        if Path(args.checkpoint).suffix != ".safetensors" and shipped_path(args.checkpoint) is None:
-            ckpt = load_checkpoint(args.checkpoint)  # read once: an SRGAN last.pt is 300 MB
-            generator = generator_from_checkpoint(ckpt, where=args.checkpoint, ema=not args.no_ema)
-            meta |= {"step": str(ckpt["step"]), "preset": ckpt["config"]["preset"]}
-            if ckpt.get("generator_ema") is not None and not args.no_ema:
-                meta["ema_decay"] = str(ckpt["config"].get("ema_decay"))
-        else:
-            generator = load_model(args.checkpoint)
-    except (FileNotFoundError, ValueError, KeyError) as e:
+        generator, meta = release_source(args.checkpoint, ema=not args.no_ema)
+    except (FileNotFoundError, ValueError, KeyError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if fmt == "onnx":
@@ -227,25 +235,68 @@ def cmd_export(args: argparse.Namespace) -> int:
             return 2
         print(f"wrote {out} (ONNX, dynamic N/H/W; max |onnxruntime - torch| = {diff:.2g})")
         return 0
-    save_generator(out, generator, metadata=meta, half=args.half)
-    shown = meta | ({"dtype": "float16"} if args.half else {})
+    half = args.half or meta.pop("dtype", None) == "float16"
+    save_generator(out, generator, metadata=meta, half=half)
+    shown = meta | ({"dtype": "float16"} if half else {})
     print(f"wrote {out} ({', '.join(f'{k}={v}' for k, v in shown.items())})")
     return 0
 
 
 def add_export_parser(sub) -> None:
-    p = sub.add_parser("export", help="write a trained generator as a release file (safetensors or ONNX)")
-    p.add_argument("checkpoint", help="training checkpoint (last.pt), generator .safetensors or shipped name")
-    p.add_argument("-o", "--out", required=True, help="output .safetensors or .onnx file")
+    p = sub.add_parser("export", help="write a generator as a release file (safetensors, ONNX) or Hub folder")
+    p.add_argument("checkpoint", metavar="MODEL",
+                   help="training checkpoint (last.pt), .safetensors, model folder, hf://ORG/REPO or shipped "
+                   "name")  # fmt: skip
+    p.add_argument("-o", "--out", help="output .safetensors or .onnx file")
+    p.add_argument("--hub-dir", metavar="DIR",
+                   help="instead: a Hugging Face Hub model folder (model.safetensors, config.json, README.md "
+                   "model card with Hub front matter)")  # fmt: skip
+    p.add_argument("--results", metavar="JSON",
+                   help="with --hub-dir: results.json of `srgan benchmark` for the card's model-index, e.g. "
+                   "docs/results/benchmark/results.json")  # fmt: skip
     p.add_argument("--format", choices=["safetensors", "onnx"],
                    help="default: onnx for a .onnx output, else safetensors. ONNX: BN folded, dynamic N/H/W, "
                    "checked against PyTorch (1e-4)")  # fmt: skip
     p.add_argument("--half", action="store_true",
-                   help="store the weights as float16 (half the size; loaded back as float32)")  # fmt: skip
+                   help="store the weights as float16 (half the size; loaded back as float32); weights "
+                   "stored as float16 already stay so")  # fmt: skip
     p.add_argument("--force", action="store_true", help="replace an existing output")
     p.add_argument("--no-ema", action="store_true",
                    help="of a checkpoint with a generator EMA, write the trained weights")  # fmt: skip
     p.set_defaults(func=cmd_export)
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    """Upload a model folder (or any model, exported to one first) to the Hugging Face Hub."""
+    from .hub import push
+
+    try:
+        url = push(args.model, args.repo, private=args.private, message=args.message)
+    except (FileNotFoundError, FileExistsError, ValueError, ImportError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # huggingface_hub's HTTP and auth errors: one line, not a traceback
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        print(f"error: upload to {args.repo} failed: {type(e).__name__}: {first[:300]}", file=sys.stderr)
+        return 1
+    print(url)
+    return 0
+
+
+def add_push_parser(sub) -> None:
+    p = sub.add_parser(
+        "push",
+        help="upload a model folder to the Hugging Face Hub",
+        description="Upload MODEL to the Hub model repository ORG/REPO (created if needed) with "
+        "huggingface_hub and its usual token (`hf auth login` or $HF_TOKEN). MODEL is a folder of "
+        "`srgan export --hub-dir`, or anything `srgan export` takes (exported to a temporary folder first). "
+        "Needs the hub extra: pip install 'srgan[hub]'.",
+    )
+    p.add_argument("model", metavar="MODEL", help="model folder, shipped name, model file or hf://ORG/REPO")
+    p.add_argument("repo", metavar="ORG/REPO", help="the Hub repository to upload to")
+    p.add_argument("--private", action="store_true", help="create the repository as private")
+    p.add_argument("--message", help="commit message (default: srgan push MODEL)")
+    p.set_defaults(func=cmd_push)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -290,7 +341,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def add_eval_parser(sub) -> None:
     p = sub.add_parser("eval", help="PSNR / SSIM (Y channel, border removed) on benchmark sets")
-    p.add_argument("--model", required=True, help="nearest | bicubic | shipped model name | checkpoint path")
+    p.add_argument("--model", required=True,
+                   help="nearest | bicubic | shipped name | model file / folder | hf://ORG/REPO")  # fmt: skip
     p.add_argument("--data", action="append", required=True, help="set folder with HR/ [LR_x4/] (repeatable)")
     p.add_argument("--json", help="also write per-image and mean figures to this JSON file")
     p.add_argument("--force", action="store_true", help="overwrite an existing --json file")
@@ -363,7 +415,8 @@ def add_benchmark_parser(sub) -> None:
 
     p = sub.add_parser("benchmark", help="models x data sets: SR images, PSNR / SSIM / LPIPS tables, figures")
     p.add_argument("--models", nargs="+", required=True,
-                   help="nearest | bicubic | shipped name | checkpoint path (several)")  # fmt: skip
+                   help="nearest | bicubic | shipped name | model file / folder | hf://ORG/REPO "
+                   "(several)")  # fmt: skip
     p.add_argument("--data", nargs="+", required=True, help="set folders with HR/ [LR_x4/]")
     p.add_argument("--out", required=True, help="output folder (SR images in OUT/sr/MODEL/SET/)")
     p.add_argument("--protocol", nargs="+", default=["default", "paper"],
@@ -441,7 +494,8 @@ def add_upscale_parser(sub) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image file, folder of images, or glob pattern")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder (created)")
     names = ", ".join(SHIPPED)
-    p.add_argument("--model", help=f"shipped name ({names}) or weights file (default {DEFAULT_MODEL})")
+    p.add_argument("--model", help=f"shipped name ({names}), model file or folder, or hf://ORG/REPO[@REV] "
+                   f"(default {DEFAULT_MODEL})")  # fmt: skip
     p.add_argument("--realism", type=float, metavar="A",
                    help="0..1: interpolate the shipped srresnet (0) and srgan (1) weights")  # fmt: skip
     p.add_argument("--tile", default="auto",
@@ -476,6 +530,47 @@ def add_upscale_parser(sub) -> None:
                    "8K)")  # fmt: skip
     p.add_argument("--force", action="store_true", help="overwrite existing outputs")
     p.set_defaults(func=cmd_upscale)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Serve the Gradio demo (`srgan.demo.launch_demo`) until Ctrl-C."""
+    try:
+        from .demo import launch_demo
+    except ImportError as e:
+        print(f"error: srgan demo needs gradio: pip install 'srgan[demo]' ({e})", file=sys.stderr)
+        return 2
+    try:
+        launch_demo(args.model or (), host=args.host, port=args.port, max_pixels=args.max_pixels,
+                    device=args.device)  # fmt: skip
+    except ImportError as e:
+        print(f"error: srgan demo needs gradio: pip install 'srgan[demo]' ({e})", file=sys.stderr)
+        return 2
+    except (ValueError, FileNotFoundError, RuntimeError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def add_demo_parser(sub) -> None:
+    from .demo import DEMO_MAX_PIXELS
+
+    p = sub.add_parser(
+        "demo",
+        help="a Gradio web demo: upload, choose the model and realism, compare, download",
+        description="Serve a Gradio app on HOST:PORT: upload an image or pick an example, choose the model "
+        "(the five Table 1 variants and any --model), set the realism, see input and output in a "
+        "before/after slider, download the PNG. The API endpoint /upscale (image, model, realism -> image) "
+        "takes gradio_client calls. One job at a time. Needs the demo extra: pip install 'srgan[demo]'.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="listen address; 0.0.0.0: the LAN (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=7860, help="(default 7860)")
+    p.add_argument("--max-pixels", type=int, default=DEMO_MAX_PIXELS, metavar="N",
+                   help=f"refuse inputs over N pixels (default {DEMO_MAX_PIXELS:,})")  # fmt: skip
+    p.add_argument("--model", action="append",
+                   help="also offer this model (file, folder, hf://ORG/REPO); repeatable; the first is "
+                   "preselected")  # fmt: skip
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
+    p.set_defaults(func=cmd_demo)
 
 
 def cmd_mos(args: argparse.Namespace) -> int:
@@ -535,6 +630,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_parser(sub)
     add_benchmark_parser(sub)
     add_export_parser(sub)
+    add_push_parser(sub)
+    add_demo_parser(sub)
     add_mos_parser(sub)
     return parser
 

@@ -224,6 +224,20 @@ class ImageMeta:
 MAX_PIXELS = 64_000_000
 
 
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(width, height) from an image file's header, no pixel decoded; ValueError if PIL cannot identify it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(path) as img:
+                return img.size
+        except UnidentifiedImageError:
+            raise ValueError("not an image, or a format PIL cannot read") from None
+        except Image.DecompressionBombError:
+            limit = 2 * Image.MAX_IMAGE_PIXELS / 1e6
+            raise ValueError(f"the image declares more than {limit:.0f} megapixels: refused") from None
+
+
 def open_image(path: str | Path, *, max_pixels: int | None = MAX_PIXELS) -> Image.Image:
     """Open an image file, fully loaded and turned upright by its EXIF Orientation tag (the ICC profile
     stays in `.info["icc_profile"]`; an animation's frame count in `.info["n_frames"]`, only its first frame

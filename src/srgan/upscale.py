@@ -10,6 +10,8 @@ receptive radius, which makes tiled output equal to untiled output up to float r
 from __future__ import annotations
 
 import copy
+import math
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import torch
@@ -130,12 +132,14 @@ def upscale_tensor(
     precision: str = "fp32",
     device: str | torch.device | None = None,
     edge: str = "auto",
+    on_tile: Callable[[int, int], None] | None = None,
 ) -> torch.Tensor:
     """The tensor path of `upscale`: float RGB (3, H, W) or (N, 3, H, W) in [0, 1] -> same layout, x scale.
 
     The result is float32 on the device of `image`; only one padded tile at a time lives on `device`.
     edge: what the network sees past the image's edges, one of EDGES ("zeros": the network as trained;
         "auto": "replicate" for images under SMALL_IMAGE pixels on a side, else "zeros").
+    on_tile: called as on_tile(done, total) after each tile (progress of a big image).
     """
     if not isinstance(image, torch.Tensor):
         raise TypeError(f"image must be a torch.Tensor or a PIL image, got {type(image).__name__}")
@@ -184,6 +188,7 @@ def upscale_tensor(
     tile_h, tile_w = (h, w) if tile is None else (min(tile, h), min(tile, w))
     sr_img = torch.empty(n, 3, h * s, w * s, dtype=torch.float32, device=image.device)
     autocast = torch.autocast(run_device.type, dtype=dtype, enabled=dtype != torch.float32)
+    total = math.ceil(h / tile_h) * math.ceil(w / tile_w)
     try:
         with torch.inference_mode(), autocast:
             for y0 in range(0, h, tile_h):
@@ -200,6 +205,8 @@ def upscale_tensor(
                     out = out[:, :, oy * s : (oy + y1 - y0) * s, ox * s : (ox + x1 - x0) * s]
                     sr_tile = signed_to_unit(out).clamp_(0, 1)
                     sr_img[:, :, y0 * s : y1 * s, x0 * s : x1 * s] = sr_tile.to(image.device)
+                    if on_tile is not None:
+                        on_tile((y0 // tile_h) * math.ceil(w / tile_w) + x0 // tile_w + 1, total)
     except torch.OutOfMemoryError as exc:
         if run_device.type == "cuda":
             torch.cuda.empty_cache()
@@ -251,6 +258,7 @@ def upscale(
     device: str | torch.device | None = None,
     edge: str = "auto",
     colour: str = "rgb",
+    on_tile: Callable[[int, int], None] | None = None,
 ) -> torch.Tensor | Image.Image:
     """Super-resolve `image` with `model` (a Generator in eval mode, e.g. from `srgan.load_model`, or its
     fast inference form from `srgan.fast.prepare_for_inference`, or an `srgan.onnx_export.OnnxGenerator`:
@@ -274,11 +282,13 @@ def upscale(
         bicubic down and up): undoes the shipped SRGAN's mean-colour shift; PSNR higher and LPIPS-Alex
         lower or equal on every set for srgan and srresnet (scripts/colour_fix.py); "chroma": only Cb/Cr;
         "none": the network's output as it is (what `srgan eval` scores).
+    on_tile: called as on_tile(done, total) after each tile: progress of a big image.
 
     Raises on any failure (ValueError / TypeError for bad arguments; MemoryError when the result cannot fit
     in free memory; torch.OutOfMemoryError with a hint to use smaller tiles when the GPU runs out of memory).
     """
-    kwargs = dict(tile=tile, tile_pad=tile_pad, precision=precision, device=device, edge=edge)
+    kwargs = dict(tile=tile, tile_pad=tile_pad, precision=precision, device=device, edge=edge,
+                  on_tile=on_tile)  # fmt: skip
     if colour not in COLOUR_FIXES:
         raise ValueError(f"colour must be one of {', '.join(COLOUR_FIXES)}, got {colour!r}")
     if isinstance(image, Image.Image):

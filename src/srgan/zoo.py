@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import generator_from_state, load_generator_file
+from .hub import is_hf, load_hub_folder, resolve_hf
 from .models import Generator
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -57,25 +58,126 @@ def load_model(
     name_or_path: str | Path, device: str | torch.device = "cpu", *, fast: bool = False
 ) -> torch.nn.Module:
     """A generator in eval mode from a shipped name (see SHIPPED and ALIASES), a .safetensors release file,
-    or a training checkpoint (.pt) written by `srgan train`. With `fast=True`, its inference form
+    a training checkpoint (.pt) written by `srgan train`, a model folder (`srgan.hub`: model.safetensors,
+    config.json, README.md), or `hf://ORG/REPO[@REVISION]`, a model folder on the Hugging Face Hub (fetched
+    into huggingface_hub's cache; HF_HUB_OFFLINE=1 honoured). With `fast=True`, its inference form
     (`srgan.fast.prepare_for_inference`: BN folded, channels_last; same outputs within 1e-5), for upscaling
     only (it cannot be trained or saved as a release file)."""
-    name = str(name_or_path)
-    path = shipped_path(name)
-    if path is not None:
-        if not path.exists():
-            raise FileNotFoundError(f"shipped weights for {name!r} are missing: {path}")
-    else:
-        path = Path(name)
-        if not path.exists():
-            names = ", ".join([*SHIPPED, *ALIASES])
-            raise FileNotFoundError(f"no model {name!r}: not a shipped name ({names}) nor an existing file")
-    model = load_generator_file(path)
+    path = model_path(name_or_path)
+    model = load_hub_folder(path) if path.is_dir() else load_generator_file(path)
     if fast:
         from .fast import prepare_for_inference
 
         return prepare_for_inference(model, device=device)
     return model.to(device)
+
+
+def model_path(name_or_path: str | Path) -> Path:
+    """The local file or folder of a model spec: a shipped name's weights file, an hf:// model's folder in
+    the Hugging Face cache (fetched if needed), or the path itself; FileNotFoundError when there is none."""
+    name = str(name_or_path)
+    path = shipped_path(name)
+    if path is not None:
+        if not path.exists():
+            raise FileNotFoundError(f"shipped weights for {name!r} are missing: {path}")
+        return path
+    if is_hf(name):
+        return resolve_hf(name)
+    path = Path(name)
+    if not path.exists():
+        names = ", ".join([*SHIPPED, *ALIASES])
+        raise FileNotFoundError(
+            f"no model {name!r}: not a shipped name ({names}), an existing file or model folder, nor "
+            "hf://ORG/REPO"
+        )
+    return path
+
+
+def weights_file(name_or_path: str | Path) -> Path:
+    """The file holding a model's weights: `model_path`, or a model folder's model.safetensors."""
+    from .hub import WEIGHTS_FILE
+
+    path = model_path(name_or_path)
+    return path / WEIGHTS_FILE if path.is_dir() else path
+
+
+def model_name(name_or_path: str | Path) -> str:
+    """What a model is called: a shipped name as printed, hf://ORG/REPO's REPO, a folder's or file's stem."""
+    name = str(name_or_path)
+    if shipped_path(name) is not None:
+        return canonical_name(name)
+    if is_hf(name):
+        return name.split("@")[0].rstrip("/").split("/")[-1]
+    path = Path(name)
+    return path.stem if path.suffix in (".pt", ".pth", ".ckpt", ".safetensors") else path.name
+
+
+def release_source(name_or_path: str | Path, *, ema: bool = True) -> tuple[torch.nn.Module, dict[str, str]]:
+    """What `srgan export` writes out: the generator of any model spec `load_model` takes, and the metadata
+    to release it with. A training checkpoint gives its step and preset (and its EMA's decay, which is the
+    generator written when it kept one and `ema`); a release file or model folder keeps its own metadata
+    (step, preset, source, dtype); a checkpoint also gets "source": its file name."""
+    import zipfile
+
+    from .checkpoint import generator_from_checkpoint, load_checkpoint, read_release
+
+    path = model_path(name_or_path)
+    if path.is_file() and (path.suffix in (".pt", ".pth", ".ckpt") or zipfile.is_zipfile(path)):
+        ckpt = load_checkpoint(path)  # read once: an SRGAN last.pt is 300 MB
+        generator = generator_from_checkpoint(ckpt, where=str(path), ema=ema)
+        meta = {"source": path.name, "step": str(ckpt["step"]), "preset": str(ckpt["config"]["preset"])}
+        if ckpt.get("generator_ema") is not None and ema:
+            meta["ema_decay"] = str(ckpt["config"].get("ema_decay"))
+        return generator, meta
+    generator = load_model(path)  # every check first; then its metadata, without what save_generator writes
+    _, meta = read_release(weights_file(path))
+    return generator, {k: v for k, v in meta.items() if k not in ("format", "kwargs")}
+
+
+def export_hub_folder(
+    name_or_path: str | Path,
+    out_dir: str | Path,
+    *,
+    results: str | Path | dict | None = None,
+    half: bool = False,
+    ema: bool = True,
+    force: bool = False,
+) -> Path:
+    """`srgan export MODEL --hub-dir DIR`: a model folder for the Hugging Face Hub (`srgan.hub`) of any model
+    spec. Its README.md is the model card (a shipped model's card in srgan/weights/, else a NAME.md beside a
+    model file, else a stub) under the Hub's front matter, with model-index figures from `results` (a
+    results.json of `srgan benchmark`, or its parsed dict; the entry named like the model). Weights stored
+    as float16 stay float16, others too with `half`."""
+    import json
+
+    from .hub import CARD_FILE, SHIPPED_DATASETS, is_hub_folder, write_hub_folder
+
+    source = model_path(name_or_path)  # an hf:// model is resolved once
+    generator, meta = release_source(source, ema=ema)
+    name = model_name(name_or_path)
+    figures = None
+    if results is not None:
+        try:
+            table = results if isinstance(results, dict) else json.loads(Path(results).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ValueError(f"{results}: not a readable results.json of `srgan benchmark` ({e})") from None
+        if name not in table:
+            raise ValueError(f"{results}: no results for {name!r} (it has {', '.join(table) or 'none'})")
+        figures = table[name]
+    shipped = shipped_path(str(name_or_path))
+    if shipped is not None:
+        card = shipped.with_suffix(".md")
+    elif is_hub_folder(source):
+        card = source / CARD_FILE
+    else:
+        card = source.with_suffix(".md")
+    body = card.read_text() if card.is_file() else None
+    if body and body.startswith("---\n"):  # a Hub card already: its front matter is made anew
+        body = body.split("\n---\n", 1)[-1]
+    half = half or meta.pop("dtype", None) == "float16"
+    return write_hub_folder(out_dir, generator, name=name, metadata=meta, body=body, figures=figures,
+                            datasets=SHIPPED_DATASETS if shipped is not None else (), half=half,
+                            force=force)  # fmt: skip
 
 
 def interpolate_generators(g0: Generator, g1: Generator, realism: float) -> Generator:
