@@ -5,15 +5,13 @@ image, too big) gets a clear error, and the app keeps serving."""
 from __future__ import annotations
 
 import pytest
+from gradio_client import Client, handle_file  # the demo extra, which scripts/setup.sh installs
+from mos_util import free_port
 from PIL import Image
 
-pytest.importorskip("gradio")  # the demo extra; scripts/setup.sh installs it
-
-from gradio_client import Client, handle_file  # noqa: E402
-from mos_util import free_port  # noqa: E402
-
-from srgan.demo import build_demo, model_choices, model_getter, side_by_side, upscale_image  # noqa: E402
-from srgan.zoo import TABLE1_VARIANTS  # noqa: E402
+from srgan.cli import main
+from srgan.demo import build_demo, model_choices, model_getter, side_by_side, upscale_image
+from srgan.zoo import TABLE1_VARIANTS
 
 
 def tiny_png(path, size=(12, 10)) -> str:
@@ -46,6 +44,13 @@ def test_upscale_image_directly(tmp_path):
             upscale_image(*args, get_model=get)
     with pytest.raises(ValueError, match="at most 100"):
         upscale_image(src, "srgan", 1, get_model=get, max_pixels=100)
+
+
+def test_demo_command_refuses_bad_options_in_one_line(tmp_path, capsys):
+    assert main(["demo", "--max-pixels", "0"]) == 2
+    assert main(["demo", "--model", str(tmp_path / "missing")]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2 and "max_pixels" in errors[0] and "no model" in errors[1], errors
 
 
 @pytest.mark.slow

@@ -6,16 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from mos_util import free_port
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import WebDriverWait
+from test_mos_browser import _image_loaded, chromium
 
-pytest.importorskip("gradio")  # the demo extra; scripts/setup.sh installs it
-
-from mos_util import free_port  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
-from test_mos_browser import _image_loaded, chromium  # noqa: E402
-
-from srgan.demo import build_demo  # noqa: E402
+from srgan.demo import build_demo
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[1]

@@ -229,8 +229,7 @@ def launch_demo(
 ) -> None:
     """Build the demo and serve it on host:port until Ctrl-C (what `srgan demo` runs)."""
     demo = build_demo(models, max_pixels=max_pixels, device=device)
-    demo.launch(server_name=host, server_port=port, max_file_size=MAX_FILE_SIZE, show_error=True,
-                footer_links=["api"])  # fmt: skip
+    demo.launch(server_name=host, server_port=port, max_file_size=MAX_FILE_SIZE, show_error=True)
 
 
 __all__ = ["DEMO_MAX_PIXELS", "MAX_PIXELS", "build_demo", "launch_demo", "model_choices", "model_getter",

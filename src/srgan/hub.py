@@ -266,7 +266,7 @@ def resolve_hf(spec: str) -> Path:
     try:
         folder = snapshot_download(repo_id, revision=revision, allow_patterns=list(HUB_FILES))
     except LocalEntryNotFoundError:
-        if constants.is_offline_mode():
+        if constants.HF_HUB_OFFLINE:
             raise FileNotFoundError(f"{spec} is not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and "
                                     f"HF_HUB_OFFLINE=1: fetch it once with {fetch}") from None  # fmt: skip
         raise FileNotFoundError(f"{spec}: the Hub cannot be reached and the model is not in the cache "
