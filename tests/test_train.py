@@ -243,3 +243,18 @@ def test_train_checks_what_the_cli_used_to(tmp_path, data):
     with pytest.raises(ValueError, match="--data"):
         train(dataclasses.replace(tiny_config("srresnet-mse", tmp_path, data, steps=1), train_dirs=()))
     assert not (tmp_path / "srgan-mse").exists() and not (tmp_path / "srresnet-mse").exists()
+
+
+def test_discriminator_warmup_keeps_g_fixed_and_lr_ratio_scales_d(tmp_path, data, srresnet_ckpt):
+    init = load_checkpoint(srresnet_ckpt)["generator"]
+    cfg = tiny_config("srgan-vgg54", tmp_path, data, steps=2, init_from=str(srresnet_ckpt), ema_decay=0.5,
+                      d_warmup_steps=2, d_lr_ratio=3.0)  # fmt: skip
+    ckpt = load_checkpoint(train(cfg))
+    assert weights_equal(ckpt["generator"], init) and weights_equal(ckpt["generator_ema"], init)
+    assert not weights_equal(ckpt["discriminator"], load_checkpoint(train(dataclasses.replace(
+        cfg, out_dir=str(tmp_path / "other"), steps=1)))["discriminator"])  # fmt: skip
+    assert ckpt["opt_d"]["param_groups"][0]["lr"] == pytest.approx(3 * ckpt["opt_g"]["param_groups"][0]["lr"])
+    later = load_checkpoint(train(dataclasses.replace(cfg, steps=3), resume=Path(cfg.out_dir) / "last.pt"))
+    assert not weights_equal(later["generator"], init)  # step 3 is past the warm-up: G trains
+    with pytest.raises(ValueError, match="adversarial"):
+        make_config("srresnet-mse", d_warmup_steps=5)

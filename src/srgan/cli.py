@@ -103,6 +103,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "exact_crops": False if args.fast_crops else None,
         "max_seconds": args.max_minutes * 60 if args.max_minutes is not None else None,
         "ema_decay": args.ema_decay, "snapshot_every": args.snapshot_every,
+        "d_warmup_steps": args.d_warmup_steps, "d_lr_ratio": args.d_lr_ratio,
     }  # fmt: skip
     flags = {k: v for k, v in flags.items() if v is not None}
     try:
@@ -185,6 +186,10 @@ def add_train_parser(sub) -> None:
                    "and what `srgan export` writes")  # fmt: skip
     p.add_argument("--snapshot-every", type=int,
                    help="also write the generator (and its EMA) every N steps to OUT/snapshots/")  # fmt: skip
+    p.add_argument("--d-warmup-steps", type=int,
+                   help="SRGAN: train the discriminator alone for the first N steps (G fixed); default 0")
+    p.add_argument("--d-lr-ratio", type=float,
+                   help="SRGAN: the discriminator's learning rate as a multiple of G's; default 1 (the paper)")
     p.set_defaults(func=cmd_train)
 
 

@@ -389,18 +389,23 @@ def _train(cfg: TrainConfig, resume: str | Path | None, rank: int, world_size: i
             lr_img = lr_img.contiguous(memory_format=torch.channels_last)
             hr_img = hr_img.contiguous(memory_format=torch.channels_last)
         learning_rate = cfg.learning_rate_at(step)
-        set_learning_rate(learning_rate, opt_g, opt_d)
+        set_learning_rate(learning_rate, opt_g)
+        set_learning_rate(learning_rate * cfg.d_lr_ratio, opt_d)
 
         metrics = {}
+        warmup = step < cfg.d_warmup_steps  # D alone; G, its batch-norm statistics included, stays as it is
         if discriminator is not None:
+            g_run.train(not warmup)
             metrics |= discriminator_step(g_run, d_run, opt_d, lr_img, hr_img, precision=cfg.precision)
-        metrics |= generator_step(
-            g_run, d_for_g, vgg, opt_g, lr_img, hr_img,
-            content_loss=cfg.content_loss, adv_weight=cfg.adv_weight, tv_weight=cfg.tv_weight,
-            precision=cfg.precision,
-        )  # fmt: skip
-        if ema is not None:
-            update_ema(ema, unwrap(generator), cfg.ema_decay)
+            g_run.train()
+        if not warmup:
+            metrics |= generator_step(
+                g_run, d_for_g, vgg, opt_g, lr_img, hr_img,
+                content_loss=cfg.content_loss, adv_weight=cfg.adv_weight, tv_weight=cfg.tv_weight,
+                precision=cfg.precision,
+            )  # fmt: skip
+            if ema is not None:
+                update_ema(ema, unwrap(generator), cfg.ema_decay)
         step += 1
         bar.update(1)
         out_of_time = cfg.max_seconds is not None and time.perf_counter() - t0 >= cfg.max_seconds
