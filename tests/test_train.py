@@ -256,5 +256,5 @@ def test_discriminator_warmup_keeps_g_fixed_and_lr_ratio_scales_d(tmp_path, data
     assert ckpt["opt_d"]["param_groups"][0]["lr"] == pytest.approx(3 * ckpt["opt_g"]["param_groups"][0]["lr"])
     later = load_checkpoint(train(dataclasses.replace(cfg, steps=3), resume=Path(cfg.out_dir) / "last.pt"))
     assert not weights_equal(later["generator"], init)  # step 3 is past the warm-up: G trains
-    with pytest.raises(ValueError, match="adversarial"):
+    with pytest.raises(ValueError, match="SRGAN preset"):
         make_config("srresnet-mse", d_warmup_steps=5)

@@ -189,7 +189,7 @@ def add_train_parser(sub) -> None:
     p.add_argument("--d-warmup-steps", type=int,
                    help="SRGAN: train the discriminator alone for the first N steps (G fixed); default 0")
     p.add_argument("--d-lr-ratio", type=float,
-                   help="SRGAN: the discriminator's learning rate as a multiple of G's; default 1 (the paper)")
+                   help="SRGAN: D's learning rate as a multiple of G's; default 1 (the paper)")
     p.set_defaults(func=cmd_train)
 
 

@@ -25,7 +25,7 @@ class TrainConfig:
     content_loss: str = "mse"  # mse | vgg22 | vgg54
     adversarial: bool = False  # add 1e-3 * -log D(G(LR)) and train the discriminator (k = 1)
     adv_weight: float = 1e-3
-    d_warmup_steps: int = 0  # the first N steps train D alone (G fixed), so G's first adversarial gradients inform
+    d_warmup_steps: int = 0  # the first N steps train D alone (G fixed): G's first D gradients inform
     d_lr_ratio: float = 1.0  # D's learning rate / G's (the paper: 1, both 1e-4)
     tv_weight: float = 0.0  # 2e-8 for SRResNet-VGG22
     vgg_source: str = "caffe"  # the paper's Oxford/Caffe weights; "random" only for tests
@@ -125,7 +125,7 @@ class TrainConfig:
         if not 0 < self.d_lr_ratio <= 100:
             bad("d_lr_ratio", "must be in (0, 100]")
         if (self.d_warmup_steps or self.d_lr_ratio != 1.0) and not self.adversarial:
-            bad("d_warmup_steps" if self.d_warmup_steps else "d_lr_ratio", "needs an adversarial (SRGAN) preset")
+            bad("d_warmup_steps" if self.d_warmup_steps else "d_lr_ratio", "needs an SRGAN preset")
         if self.adv_weight < 0 or self.tv_weight < 0:
             bad("adv_weight" if self.adv_weight < 0 else "tv_weight", "must be >= 0")
 
