@@ -61,9 +61,10 @@ class QBlock(nn.Module):
 
 
 class Int8Generator(nn.Module):
-    def __init__(self, fast: FastGenerator):
+    def __init__(self, fast: FastGenerator, float_tail: bool = False):
         super().__init__()
         fast = copy.deepcopy(fast).float()
+        self.float_tail = float_tail
         self.q_in, self.q_mid = tq.QuantStub(), tq.QuantStub()
         self.dq_mid, self.dq_out = tq.DeQuantStub(), tq.DeQuantStub()
         self.head = nn.Sequential(fast.head[0], nn.LeakyReLU(float(fast.head[1].weight.detach())))
@@ -79,7 +80,8 @@ class Int8Generator(nn.Module):
         x = self.add.add(x, self.body_tail(self.blocks(x)))
         x = F.leaky_relu_(shuffle_x2(self.dq_mid(self.up_conv(x))), self.up_slope)
         x = self.last_act(self.last_conv(self.q_mid(x.contiguous(memory_format=torch.channels_last))))
-        return torch.tanh(F.pixel_shuffle(self.dq_out(self.tail(x)), 2))
+        x = self.tail(self.dq_out(x)) if self.float_tail else self.dq_out(self.tail(x))
+        return torch.tanh(F.pixel_shuffle(x, 2))
 
 
 def calibration_crops(count: int) -> list[torch.Tensor]:
@@ -93,15 +95,17 @@ def calibration_crops(count: int) -> list[torch.Tensor]:
     return crops
 
 
-def quantize(fast: FastGenerator, crops: list[torch.Tensor]) -> Int8Generator:
+def quantize(fast: FastGenerator, crops: list[torch.Tensor], float_tail: bool = False) -> Int8Generator:
     torch.backends.quantized.engine = "x86"
-    q = Int8Generator(fast).eval()
+    q = Int8Generator(fast, float_tail).eval()
     q.qconfig = tq.QConfig(
         activation=tq.HistogramObserver.with_args(dtype=torch.quint8, reduce_range=False),
         weight=tq.PerChannelMinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_channel_symmetric),
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao.quantization's deprecation notices
+        if float_tail:
+            q.tail.qconfig = None
         tq.prepare(q, inplace=True)
         with torch.no_grad():
             for x in crops:
@@ -123,14 +127,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="srresnet")
     ap.add_argument("--calib", type=int, default=16)
-    ap.add_argument("--sets", nargs="+", default=["Set5", "Set14"])
+    ap.add_argument("--sets", nargs="*", default=["Set5", "Set14"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--float-tail", action="store_true", help="keep the 5x5 tail conv in fp32")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     fast = load_model(args.model, fast=True).float().eval()
     t = time.perf_counter()
-    q = quantize(fast, calibration_crops(args.calib))
+    q = quantize(fast, calibration_crops(args.calib), args.float_tail)
     print(f"calibration on {args.calib} crops: {time.perf_counter() - t:.1f} s")
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -4,7 +4,9 @@ Reads the generator snapshots that `srgan train --snapshot-every N` writes
 (RUN/snapshots/stepNNNNNNN.safetensors and, with --ema-decay, stepNNNNNNN_ema.safetensors), scores every
 --every-th step on a fixed validation subset (Set5 and Set14 for PSNR, grid and chroma; the first 20 BSD100
 images for LPIPS-Alex, a proxy for the BSD100 LPIPS target) the way `srgan eval` makes SR (fp32, whole
-image), and writes a JSON and a six-panel figure. Several runs (--run LABEL=DIR) share one figure.
+image), and writes a JSON and a six-panel figure. Several runs (--run LABEL=DIR) share one figure. Steps
+are G's adversarial steps: a run with a discriminator warm-up (--d-warmup-steps K, read from RUN/last.pt)
+has its snapshot at training step S drawn at S - K.
 
     .venv/bin/python scripts/recipe_curves.py --run paper+EMA=runs/srgan-ema1 --every 500 \
         --json docs/results/recipe_curves.json --figure docs/figures/recipe_curves.png
@@ -80,16 +82,20 @@ def main() -> None:
             print(name, results["models"][name], flush=True)
     for spec in args.run:
         label, folder = spec.split("=", 1)
+        warmup = run_warmup(Path(folder))  # D-only steps: snapshots are placed at G's adversarial step
         for kind in ("raw", "ema"):
             start = {"0": results["models"][args.start]}
             curve = results.setdefault("runs", {}).setdefault(f"{label} {kind}", start)
             for path in sorted(Path(folder, "snapshots").glob("step*.safetensors")):
                 m = re.fullmatch(r"step(\d+)(_ema)?\.safetensors", path.name)
                 step, is_ema = int(m.group(1)), bool(m.group(2))
-                if is_ema != (kind == "ema") or step % args.every or str(step) in curve:
+                if is_ema != (kind == "ema") or step % args.every or step <= warmup:
                     continue
-                curve[str(step)] = score(load_model(path), sets, lpips_pairs, lpips_net)
-                print(label, kind, step, {k: round(v, 3) for k, v in curve[str(step)].items()}, flush=True)
+                key = str(step - warmup)
+                if key in curve:
+                    continue
+                curve[key] = score(load_model(path), sets, lpips_pairs, lpips_net)
+                print(label, kind, key, {k: round(v, 3) for k, v in curve[key].items()}, flush=True)
                 Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
     Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
     if args.figure:
@@ -97,6 +103,16 @@ def main() -> None:
     if args.table:
         Path(args.table).write_text(table(results))
         print(f"wrote {args.table}")
+
+
+def run_warmup(folder: Path) -> int:
+    """The run's discriminator warm-up (TrainConfig.d_warmup_steps) from its last checkpoint's config."""
+    last = folder / "last.pt"
+    if not last.exists():
+        return 0
+    from srgan.checkpoint import load_checkpoint
+
+    return int(load_checkpoint(last)["config"].get("d_warmup_steps", 0))
 
 
 COLUMNS = [("BSD100-20/lpips_alex", "LPIPS-Alex BSD100-20", 3), ("Set5/psnr", "PSNR Set5", 2),
