@@ -33,20 +33,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
-from srgan.fast import FastGenerator
+from srgan.fast import FastGenerator, ShuffleX2
 from srgan.io import read_image, signed_to_unit
 from srgan.metrics import psnr, quantize_uint8
 from srgan.upscale import upscale_tensor
 from srgan.zoo import load_model
 
 DATA = Path(os.environ.get("SRGAN_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-
-
-def shuffle_x2(x: torch.Tensor) -> torch.Tensor:  # fast.ShuffleX2 on a float map
-    n, c4, h, w = x.shape
-    c = c4 // 4
-    x = x.permute(0, 2, 3, 1).reshape(n, h, w, 2, 2, c).permute(0, 1, 3, 2, 4, 5).reshape(n, 2 * h, 2 * w, c)
-    return x.permute(0, 3, 1, 2)
 
 
 class QBlock(nn.Module):
@@ -71,14 +64,14 @@ class Int8Generator(nn.Module):
         self.blocks = nn.Sequential(*[QBlock(b) for b in fast.blocks])
         self.body_tail, self.add = fast.body_tail[0], nnq.FloatFunctional()
         (up,) = fast.upsample
-        self.up_conv, self.up_slope = up[0], up[2].slope
+        self.up_conv, self.shuffle, self.up_slope = up[0], ShuffleX2(), up[2].slope
         self.last_conv, self.last_act = fast.last_conv, nn.LeakyReLU(fast.last_act.slope)
         self.tail = fast.tail
 
     def forward(self, lr_img):
         x = self.head(self.q_in(lr_img))
         x = self.add.add(x, self.body_tail(self.blocks(x)))
-        x = F.leaky_relu_(shuffle_x2(self.dq_mid(self.up_conv(x))), self.up_slope)
+        x = F.leaky_relu_(self.shuffle(self.dq_mid(self.up_conv(x))), self.up_slope)
         x = self.last_act(self.last_conv(self.q_mid(x.contiguous(memory_format=torch.channels_last))))
         x = self.tail(self.dq_out(x)) if self.float_tail else self.dq_out(self.tail(x))
         return torch.tanh(F.pixel_shuffle(x, 2))
