@@ -16,6 +16,7 @@ LABELS = {
     "ours-fp32": "ours, fp32",
     "ours-bf16": "ours, bf16",
     "ours-fp16": "ours, fp16",
+    "ours-int8": "ours, int8 (--precision int8)",
     "onnxruntime": "ours, ONNX Runtime (fp32)",
 }
 

@@ -15,6 +15,7 @@ Configs:
                  FastGenerator, channels_last, tiles sized from free memory; P = what `srgan upscale` picks
                  (bf16 on CPUs with native bf16, else fp32) or --precision
   ours-fp32      the same in fp32
+  ours-int8      the same with the int8 form (`srgan.int8.quantize`, its shipped calibration), precision int8
   onnxruntime    srgan.upscale(OnnxGenerator(file), tile="auto"), CPU fp32; the file is exported once by
                  the parent process (`srgan.onnx_export.export_onnx`), so the exporter is not in the RSS
   ours-fp16 / ours-bf16   on CUDA
@@ -95,6 +96,13 @@ def worker(args: argparse.Namespace) -> None:
 
         def run(x):
             return upscale(model, x, tile="auto", colour="none")
+    elif config == "ours-int8":
+        from srgan.zoo import load_inference_model
+
+        model, precision = load_inference_model(args.model, device=device, precision="int8")
+
+        def run(x):
+            return upscale(model, x, tile="auto", precision="int8", device=device, colour="none")
     else:
         model = load_model(args.model, device=device, fast=True)
         if config == "ours":
@@ -140,8 +148,8 @@ def main() -> None:
         "--threads", type=int, default=len(os.sched_getaffinity(0)), help="default: all cores"
     )
     parser.add_argument("--reps", type=int, default=2, help="timed upscales per run; the fastest is kept")
-    parser.add_argument("--configs", nargs="+", help="default: plain ours ours-fp32 onnxruntime (CPU), "
-                        "plain ours-fp16 ours-bf16 ours-fp32 (CUDA)")  # fmt: skip
+    parser.add_argument("--configs", nargs="+", help="default: plain ours ours-fp32 ours-int8 onnxruntime "
+                        "(CPU), plain ours-fp16 ours-bf16 ours-fp32 (CUDA)")  # fmt: skip
     parser.add_argument("--precision", help="precision of `ours` (default: what `srgan upscale` picks)")
     parser.add_argument("--sizes", nargs="+", help="LR sizes WxH (default 128x128 480x320 960x540)")
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per run")
@@ -161,7 +169,7 @@ def main() -> None:
     configs = args.configs or (
         ["plain", "ours-fp16", "ours-bf16", "ours-fp32"]
         if cuda
-        else ["plain", "ours", "ours-fp32", "onnxruntime"]
+        else ["plain", "ours", "ours-fp32", "ours-int8", "onnxruntime"]
     )
     sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.sizes] if args.sizes else SIZES
     if args.quick:

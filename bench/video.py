@@ -72,7 +72,7 @@ def worker(args: argparse.Namespace) -> None:
         device, precision = torch.device(args.device), "fp32"
     else:
         device, precision = check_run_options("torch", args.device, "auto")
-        model = load_inference_model(args.model, device=device)
+        model, precision = load_inference_model(args.model, device=device, precision=precision)
     with av.open(args.clip) as c:
         frames = c.streams.video[0].frames
     dst = Path(args.tmp) / f"{args.config}.mp4"

@@ -89,9 +89,18 @@ def plan_outputs(files: list[Path], outdir: Path, suffix: str = "") -> list[tupl
 
 def check_run_options(backend: str, device: str, precision: str) -> tuple[torch.device, str]:
     """(device, precision) resolved from "auto" and checked together; ValueError / RuntimeError if they
-    cannot run."""
+    cannot run. precision "auto" for torch on a CPU stays "auto": whether it is int8 depends on the model
+    (`srgan.zoo.load_inference_model` decides)."""
     device = resolve_device("cpu" if backend == "onnxruntime" and device == "auto" else device)
+    if precision == "auto" and backend == "torch" and device.type == "cpu":
+        return device, precision
     precision = resolve_precision(precision, device, backend=backend)
+    if precision == "int8":
+        if backend != "torch":
+            raise ValueError("--precision int8 runs with --backend torch")
+        from .int8 import check_int8_support
+
+        check_int8_support(device)
     if precision == "fp16" and device.type != "cuda":
         raise ValueError("--precision fp16 needs a CUDA device; on CPU use bf16 or fp32")
     if backend == "onnxruntime" and (device.type != "cpu" or precision != "fp32"):
@@ -154,8 +163,9 @@ def upscale_files(
     result.total = len(jobs)
     run_device, run_precision = check_run_options(backend, device, precision)
     try:
-        generator = load_inference_model(model, backend=backend, device=run_device, plain=plain,
-                                         realism=realism)  # fmt: skip
+        generator, run_precision = load_inference_model(
+            model, backend=backend, device=run_device, plain=plain, realism=realism, precision=run_precision
+        )
     except (ImportError, ValueError, OSError, RuntimeError) as e:
         what = f"realism {realism}" if realism is not None else repr(model or DEFAULT_MODEL)
         raise ValueError(f"cannot load model {what}: {e}") from None

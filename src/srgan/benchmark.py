@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from .artefacts import aggregate as aggregate_artefacts
 from .artefacts import measure as measure_artefacts
+from .baselines import BASELINES
 from .checkpoint import atomic_write
 from .data import check_set_dirs, is_gray_file, list_pairs, load_pair
 from .evaluate import make_upscaler
@@ -76,6 +77,20 @@ def model_fingerprint(spec: ModelSpec) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return "file-" + digest.hexdigest()
+
+
+BENCH_PRECISIONS = ("fp32", "bf16", "int8")
+
+
+def _precision_tag(spec: ModelSpec, precision: str) -> str:
+    """What else the SR images depend on: the precision (and for int8 the calibration format)."""
+    if precision == "fp32" or spec in BASELINES:
+        return ""
+    if precision == "int8":
+        from .int8 import CALIBRATION_VERSION
+
+        return f" int8-v{CALIBRATION_VERSION}"
+    return f" {precision}"
 
 
 def model_label(spec: ModelSpec) -> str:
@@ -160,6 +175,7 @@ def benchmark(
     progress: bool = True,
     realism: Sequence[float] = (),
     artefacts: bool = True,
+    precisions: Sequence[str] = ("fp32",),
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Run every model on every set once, save the SR images, score them, write CSV / JSON / Markdown.
 
@@ -171,12 +187,22 @@ def benchmark(
     realism: also the shipped srresnet and srgan interpolated at these values
     (`srgan.zoo.load_realism_model`), as models "realism-A".
     artefacts: also the `srgan.artefacts` measures (grid, chroma noise, colour shift).
+    precisions: each generator model at each of these ("fp32", "bf16", "int8"; see `srgan.upscale`), labelled
+        MODEL for fp32 and MODEL-PRECISION for the others (nearest / bicubic once, as they are).
     Returns {model label: {set: {"mean": {metric: value}, "images": {image: {metric: value}}}}}.
     """
     out_dir = Path(out_dir)
     models = [canonical_name(m) if isinstance(m, str) else m for m in models]  # srgan-vgg54 -> srgan
     models += [(f"realism-{a:g}", load_realism_model(a, device=device)) for a in realism]
-    labels = [model_label(m) for m in models]
+    if not precisions or any(p not in BENCH_PRECISIONS for p in precisions):
+        raise ValueError(f"precisions must be some of {', '.join(BENCH_PRECISIONS)}, got {list(precisions)}")
+    if "int8" in precisions:
+        from .int8 import check_int8_support
+
+        check_int8_support(device)
+    runs = [(m, p) for m in models for p in (precisions if m not in BASELINES else precisions[:1])]
+    models = [m for m, _ in runs]
+    labels = [model_label(m) + ("" if p == "fp32" or m in BASELINES else f"-{p}") for m, p in runs]
     if len(set(labels)) != len(labels):
         raise ValueError(f"model names must be distinct, got {', '.join(labels)}")
     if "HR" in labels:
@@ -185,10 +211,11 @@ def benchmark(
     scorer = _Scorer(protocols, lpips_nets, device, artefacts=artefacts)
     results: dict[str, dict[str, dict[str, Any]]] = {}
     bar = tqdm(total=len(models) * len(images), desc="benchmark", unit="img", disable=not progress)
-    for spec, label in zip(models, labels, strict=True):
+    for (spec, precision), label in zip(runs, labels, strict=True):
         upscaler = None  # loaded only when an SR image has to be made
         per_set: dict[str, dict[str, Any]] = {}
-        stamp, fingerprint = out_dir / "sr" / label / "model.txt", model_fingerprint(spec)
+        fingerprint = model_fingerprint(spec) + _precision_tag(spec, precision)
+        stamp = out_dir / "sr" / label / "model.txt"
         remake = force or not stamp.exists() or stamp.read_text().strip() != fingerprint
         if remake and not force and any((out_dir / "sr" / label).glob("*/*.png")):
             bar.write(f"{label}: the model differs from the one that made {out_dir / 'sr' / label}: "
@@ -204,7 +231,8 @@ def benchmark(
             if remake or not sr_png.exists():
                 if upscaler is None:
                     module = spec[1] if isinstance(spec, tuple) else spec
-                    upscaler = make_upscaler(module, scale=scale, device=device)
+                    upscaler = make_upscaler(module, scale=scale, device=device,
+                                             precision=precision if module not in BASELINES else "fp32")
                 sr_img = upscaler(lr_img.unsqueeze(0))[0]
                 if sr_img.shape != hr_img.shape:
                     raise ValueError(f"{label} on {item.set_name}/{item.name}: SR is {tuple(sr_img.shape)} "

@@ -353,7 +353,8 @@ def add_eval_parser(sub) -> None:
     p.add_argument("--force", action="store_true", help="overwrite an existing --json file")
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default cpu)")
     p.add_argument("--scale", type=int, default=4, help="upscaling factor; LR folder LR_x{scale} (default 4)")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"], help="default fp32")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16", "int8"],
+                   help="default fp32; int8: a CPU with VNNI / AMX, a calibrated model")  # fmt: skip
     p.add_argument("--fast", action="store_true", help="the fast inference form (BN folded, channels_last)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument(
@@ -383,7 +384,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
             results = benchmark(args.models, args.data, out, protocols=args.protocol, lpips_nets=lpips_nets,
                                 scale=args.scale, device=args.device, force=args.force,
                                 progress=not args.no_progress, realism=args.realism or (),
-                                artefacts=not args.no_artefacts)  # fmt: skip
+                                artefacts=not args.no_artefacts, precisions=args.precision)  # fmt: skip
         except KeyboardInterrupt:
             made = sum(1 for p in (out / "sr").glob("*/*/*.png") if p.parts[-3] != "HR")
             print(f"\ninterrupted: {made} SR images are in {out / 'sr'} (re-used by the next run); no tables "
@@ -444,7 +445,43 @@ def add_benchmark_parser(sub) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-artefacts", action="store_true",
                    help="leave out the grid, chroma-noise and colour-shift measures")  # fmt: skip
+    p.add_argument("--precision", nargs="+", default=["fp32"], choices=["fp32", "bf16", "int8"],
+                   help="each model at each of these: MODEL (fp32), MODEL-PRECISION (default fp32)")
     p.set_defaults(func=cmd_benchmark)
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Calibrate a model's int8 form on LR crops of training photos and store it (`srgan.int8`)."""
+    from pathlib import Path
+
+    from .int8 import calibrate, calibration_crops, check_int8_support, save_calibration
+    from .zoo import load_model
+
+    try:
+        check_int8_support("cpu")
+        model = load_model(args.model)
+        crops = calibration_crops(args.data, count=args.crops)
+        calib = calibrate(model, crops)
+        if args.out and Path(args.out).exists() and not args.force:
+            raise FileExistsError(f"{args.out} already exists: pass --force to overwrite it")
+        path = save_calibration(calib, args.out)
+    except (ValueError, FileNotFoundError, FileExistsError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"int8 calibration of {args.model} on {len(crops)} crops written to {path}")
+    return 0
+
+
+def add_calibrate_parser(sub) -> None:
+    from .int8 import CALIB_CROPS
+
+    p = sub.add_parser("calibrate", help="calibrate a model's int8 form once (stored in the cache)")
+    p.add_argument("model", metavar="MODEL", help="shipped name, model file or folder, or hf://ORG/REPO")
+    p.add_argument("--data", nargs="+", required=True, help="folders of training photos (not test images)")
+    p.add_argument("--crops", type=int, default=CALIB_CROPS, help=f"LR crops to calibrate on ({CALIB_CROPS})")
+    p.add_argument("--out", help="write here instead of the cache ($SRGAN_CACHE/int8/DIGEST.json)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --out file")
+    p.set_defaults(func=cmd_calibrate)
 
 
 def cmd_upscale(args: argparse.Namespace) -> int:
@@ -507,8 +544,9 @@ def add_upscale_parser(sub) -> None:
                    help="LR pixels per tile; 0: no tiling; auto: from free memory (default)")  # fmt: skip
     p.add_argument("--tile-pad", type=int, help="LR context per tile side (default: model receptive radius)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
-    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
-                   help=f"auto: {AUTO_PRECISION_HELP}; fp16: CUDA only")  # fmt: skip
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16", "int8"],
+                   help=f"auto: {AUTO_PRECISION_HELP}; fp16: CUDA only; int8: CPU with VNNI / AMX, "
+                   "a calibrated model (srgan calibrate)")  # fmt: skip
     p.add_argument(
         "--backend",
         default="torch",
@@ -634,6 +672,7 @@ def build_parser() -> argparse.ArgumentParser:
     # VERB PARSERS (each verb adds its parser here)
     add_eval_parser(sub)
     add_benchmark_parser(sub)
+    add_calibrate_parser(sub)
     add_export_parser(sub)
     add_push_parser(sub)
     add_demo_parser(sub)

@@ -35,7 +35,8 @@ def make_upscaler(
 
     model: "nearest" or "bicubic"; any other string is a shipped name or a checkpoint path for
     `srgan.zoo.load_model`; an `nn.Module` is treated as a Generator (output in [-1, 1]) and run through
-    `srgan.upscale.upscale_tensor`, the one inference path, on `device` at `precision`: the whole image at
+    `srgan.upscale.upscale_tensor`, the one inference path, on `device` at `precision` (int8: its
+    `srgan.int8.quantize` form, made once): the whole image at
     once with the network's own zero padding (edge="zeros"), as the paper scores it, in eval mode (its
     train/eval mode restored afterwards); any other callable is used as is and must return SR in [0, 1].
     """
@@ -50,6 +51,11 @@ def make_upscaler(
 
         model = load_model(model, device=device)
     if isinstance(model, nn.Module):
+        if precision == "int8":  # its int8 form, once (`srgan.int8.quantize`: a stored calibration needed)
+            from .int8 import Int8Generator, check_int8_support, quantize
+
+            check_int8_support(device)
+            model = model if isinstance(model, Int8Generator) else quantize(model)
         generator = model.to(device)  # once, not a copy per image
 
         def run(lr_img: torch.Tensor) -> torch.Tensor:

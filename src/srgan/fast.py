@@ -217,10 +217,12 @@ def prepare_for_inference(
 def bytes_per_pixel(model: Generator, precision: str = "fp32") -> float:
     """Peak extra bytes of one forward pass per LR input pixel (the memory model of the module docstring)."""
     kwargs = getattr(model, "kwargs", None) or {"channels": 64, "scale": model.scale}
-    elem = 4 if precision == "fp32" else 2
+    from .int8 import Int8Generator
+
+    elem = 4 if precision == "fp32" else 2  # int8: float maps at the first shuffle, counted as bf16
     if "channels" not in kwargs:  # SRCNN: 64 channels at HR size, the same s^2 C values per LR pixel
         kwargs = {**kwargs, "channels": 64}
-    planes = PEAK_PLANES["fast" if isinstance(model, FastGenerator) else "plain"]
+    planes = PEAK_PLANES["fast" if isinstance(model, (FastGenerator, Int8Generator)) else "plain"]
     return planes * kwargs["channels"] * model.scale**2 * elem
 
 

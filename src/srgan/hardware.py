@@ -12,16 +12,19 @@ from pathlib import Path
 import torch
 
 
-def cpu_supports_bf16() -> bool:
-    """Whether this CPU has native bf16 arithmetic (AVX512-BF16 or AMX), where bf16 inference pays off."""
-    flags = ""
+def cpu_flags() -> set[str]:
+    """The CPU feature flags of /proc/cpuinfo (empty where there is none)."""
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
         for line in cpuinfo.read_text().splitlines():
             if line.startswith("flags"):
-                flags = line
-                break
-    return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))
+                return set(line.partition(":")[2].split())
+    return set()
+
+
+def cpu_supports_bf16() -> bool:
+    """Whether this CPU has native bf16 arithmetic (AVX512-BF16 or AMX), where bf16 inference pays off."""
+    return any(f in cpu_flags() for f in ("avx512_bf16", "amx_bf16"))
 
 
 def available_memory(device: torch.device) -> int:

@@ -40,7 +40,8 @@ class SRModel(Protocol):
 
     def __call__(self, lr_img: torch.Tensor) -> torch.Tensor: ...
 
-PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+# int8: an `srgan.int8.Int8Generator` (its own quantized arithmetic; float32 in and out, no autocast)
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": torch.float32}
 # What the network sees beyond the image's edges. "zeros" is the paper's network as trained (its convolutions
 # pad with zeros); "replicate" repeats the edge pixels for `tile_pad` LR pixels first, so that a tiny image
 # keeps its colour (shipped srresnet, a 1x1 (200, 10, 10): (80, 72, 72) with zeros, (201, 8, 7) replicated).
@@ -123,6 +124,17 @@ def _model_device(model: torch.nn.Module) -> torch.device:
     return torch.device("cpu")  # e.g. an ONNX Runtime session wrapper without parameters
 
 
+def _check_int8(model: SRModel, precision: str, device: str | torch.device | None) -> None:
+    from .int8 import Int8Generator, check_int8_support
+
+    if isinstance(model, Int8Generator) != (precision == "int8"):
+        raise ValueError("precision int8 needs the int8 form of a model (srgan.int8.quantize(generator)), "
+                         f"and an int8 model runs at precision int8 only (got {type(model).__name__}, "
+                         f"{precision})")  # fmt: skip
+    if precision == "int8":
+        check_int8_support(resolve_device(device) or "cpu")
+
+
 def upscale_tensor(
     model: SRModel,
     image: torch.Tensor,
@@ -156,6 +168,7 @@ def upscale_tensor(
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if model.training:
         raise ValueError("model is in training mode (BatchNorm would use batch statistics): call .eval()")
+    _check_int8(model, precision, device)
     check_tiling(tile, tile_pad)
     if tile_pad is None:
         tile_pad = model.receptive_radius()
@@ -272,7 +285,8 @@ def upscale(
         the free memory of `device`, see `srgan.fast.auto_tile`). Memory on `device` is bounded by one tile.
     tile_pad: LR pixels of context read around each tile and cropped off its output; default
         `model.receptive_radius()`, which makes the tiled result equal the untiled one up to float error.
-    precision: "fp32", "bf16" (autocast, CPU or CUDA) or "fp16" (autocast, CUDA only).
+    precision: "fp32", "bf16" (autocast, CPU or CUDA), "fp16" (autocast, CUDA only) or "int8" (CPU with
+        VNNI / AMX; `model` must be the int8 form from `srgan.int8.quantize`).
     device: "cpu", "cuda", "cuda:N", "auto" or None (the model's device). A model on another device is
         copied there; the caller's model is never moved.
     edge: "zeros" (the network as trained), "replicate" (the edge pixels repeated for `tile_pad` pixels

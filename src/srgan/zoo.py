@@ -39,7 +39,10 @@ TABLE1_VARIANTS = ("srresnet", "srresnet-vgg22", "srgan-mse", "srgan-vgg22", "sr
 TABLE2_BASELINES = ("srcnn", "espcn")
 ALIASES = {"srresnet-mse": "srresnet", "srgan-vgg54": "srgan"}  # the paper's variant names of two of them
 DEFAULT_MODEL = "srgan"
-AUTO_PRECISION_HELP = "bf16 on CPUs with native bf16 (AVX512-BF16 / AMX), else fp32"
+AUTO_PRECISION_HELP = (
+    "int8 on CPUs with VNNI / AMX for models whose int8 form met the quality bounds, "
+    "else bf16 on CPUs with native bf16 (AVX512-BF16 / AMX), else fp32"
+)
 
 
 def canonical_name(name: str) -> str:
@@ -203,14 +206,23 @@ def load_realism_model(realism: float, device: str | torch.device = "cpu") -> Ge
     return interpolate_generators(load_model("srresnet", device), load_model("srgan", device), realism)
 
 
-def resolve_precision(precision: str, device: torch.device, *, backend: str = "torch") -> str:
-    """`auto` -> bf16 on a CPU with native bf16 (Set5 PSNR change measured at -0.0013 dB with the shipped
-    srresnet, bench/precision.py), else fp32 (GPU fp16/bf16 quality not measured yet); others unchanged."""
+def resolve_precision(
+    precision: str, device: torch.device, *, backend: str = "torch", int8: bool = False
+) -> str:
+    """`auto` -> int8 when `int8` (the model's shipped calibration met the int8 quality bounds, see
+    `srgan.int8.auto_int8`) on a CPU with VNNI / AMX, else bf16 on a CPU with native bf16 (Set5 PSNR change
+    measured at -0.0013 dB with the shipped srresnet, bench/precision.py), else fp32 (GPU fp16/bf16 quality
+    not measured yet); others unchanged."""
     from .hardware import cpu_supports_bf16
+    from .int8 import cpu_supports_int8
 
     if precision != "auto":
         return precision
-    return "bf16" if backend == "torch" and device.type == "cpu" and cpu_supports_bf16() else "fp32"
+    if backend != "torch" or device.type != "cpu":
+        return "fp32"
+    if int8 and cpu_supports_int8():
+        return "int8"
+    return "bf16" if cpu_supports_bf16() else "fp32"
 
 
 def load_inference_model(
@@ -220,10 +232,14 @@ def load_inference_model(
     device: str | torch.device = "cpu",
     plain: bool = False,
     realism: float | None = None,
+    precision: str = "fp32",
 ):
     """The model `srgan upscale` runs: the fast inference form of `name` (torch; the shipped default when
-    None), its plain Generator (`plain`), or an ONNX Runtime session (a .onnx file, or the model exported to
-    a temporary file). With `realism`, the shipped srresnet and srgan interpolated (`name` must be None)."""
+    None), its plain Generator (`plain`), its int8 form (`precision="int8"`, `srgan.int8.quantize`), or an
+    ONNX Runtime session (a .onnx file, or the model exported to a temporary file). With `realism`, the
+    shipped srresnet and srgan interpolated (`name` must be None). precision "auto" is resolved here
+    (`resolve_precision`, int8 only for models whose shipped calibration allows it); returns
+    (model, precision)."""
     from .fast import prepare_for_inference
 
     if realism is not None:
@@ -235,12 +251,23 @@ def load_inference_model(
             raise ValueError("a .onnx model needs --backend onnxruntime")
         from .onnx_export import OnnxGenerator
 
-        return OnnxGenerator(name)
+        return OnnxGenerator(name), precision
     else:
         generator = load_model(name or DEFAULT_MODEL)
     if backend == "onnxruntime":
         from .onnx_export import OnnxGenerator, export_onnx
 
         with tempfile.TemporaryDirectory() as tmp:
-            return OnnxGenerator(export_onnx(generator, Path(tmp) / "model.onnx"))
-    return generator.to(device) if plain else prepare_for_inference(generator, device=device)
+            return OnnxGenerator(export_onnx(generator, Path(tmp) / "model.onnx")), precision
+    if precision == "auto":
+        from .int8 import auto_int8
+
+        precision = resolve_precision("auto", torch.device(device), int8=not plain and auto_int8(generator))
+    if precision == "int8":
+        if plain:
+            raise ValueError("--plain runs the model as trained: it has no int8 form (leave out --plain)")
+        from .int8 import check_int8_support, quantize
+
+        check_int8_support(device)
+        return quantize(generator), precision
+    return (generator.to(device) if plain else prepare_for_inference(generator, device=device)), precision
