@@ -47,6 +47,7 @@ CALIB_CROPS = 32
 CALIB_SIDE = 96  # LR pixels
 ENGINE = "x86"
 SHIPPED_DIR = Path(__file__).parent / "weights"
+ROWS, HALO = 64, 3  # the 2x stage in bands of ROWS rows (+ HALO context rows per side), see Int8Generator
 
 
 class Int8Block(nn.Module):
@@ -97,9 +98,18 @@ class Int8Generator(nn.Module):
         x = self.head(self.q_in(lr_img.contiguous(memory_format=torch.channels_last)))
         x = self.skip.add(x, self.body_tail(self.blocks(x)))  # (B, 64, H, W), uint8
         x = self.shuffle(self.up_conv(x)).contiguous(memory_format=torch.channels_last)  # uint8, 2H x 2W
-        x = F.leaky_relu_(self.dq_mid(x), self.up_slope)  # in float: one float map, not two
-        x = self.last_act(self.last_conv(self.q_mid(x)))
-        x = self.dq_out(self.tail(x))  # (B, 12, 2H, 2W), last shuffle pending
+        # The 2H x 2W stage in bands of ROWS rows, each with HALO rows of context per side (3x3 conv, then
+        # 5x5 tail: 1 + 2 rows), cropped off after the tail: the same result as the whole map (zero padding
+        # only at the image's own edges), without the full-size float map, int8 maps and fbgemm's buffers.
+        rows, outs = x.shape[-2], []
+        for y0 in range(0, rows, ROWS):
+            y1 = min(y0 + ROWS, rows)
+            a, b = max(0, y0 - HALO), min(rows, y1 + HALO)
+            band = F.leaky_relu_(self.dq_mid(x[:, :, a:b]), self.up_slope)  # PReLU in float
+            band = self.q_mid(band.contiguous(memory_format=torch.channels_last))
+            band = self.last_act(self.last_conv(band))
+            outs.append(self.dq_out(self.tail(band))[:, :, y0 - a : y1 - a])  # (B, 12, y1 - y0, 2W)
+        x = torch.cat(outs, dim=2) if len(outs) > 1 else outs[0]  # last shuffle pending
         return torch.tanh(F.pixel_shuffle(x, 2))
 
 
