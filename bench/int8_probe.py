@@ -2,11 +2,13 @@
 
     python bench/int8_probe.py [--model srresnet] [--calib 16] [--sets Set5 Set14] [--threads 2]
 
-Not yet the `--precision int8` feature: a probe of PyTorch's eager quantization stack (x86 engine) on the
-BN-folded FastGenerator. Weights int8 per output channel (symmetric), activations uint8 per tensor from a
-HistogramObserver over --calib 96x96 training photos (every 50th file of $SRGAN_DATA/train, resized, never
-a benchmark image). The LR trunk (head, 16 blocks, long skip) and the sub-pixel convs are quantized, with
-the residual adds as quantized adds. Found on the way:
+The first probe of PyTorch's eager quantization stack (x86 engine) on the BN-folded FastGenerator, kept for
+the figures of docs/speed.md; the feature itself is `srgan.int8` (`--precision int8`), which differs in its
+calibration crops (LR crops made like training's), the uint8 shuffle and the banded 2x stage.
+Weights int8 per output channel (symmetric), activations uint8 per tensor from a HistogramObserver over
+--calib 96x96 training photos (every 50th file of $SRGAN_DATA/train, resized, never a benchmark image).
+The LR trunk (head, 16 blocks, long skip) and the sub-pixel convs are quantized, with the residual adds as
+quantized adds. Found on the way:
   - torch.ops.quantized.prelu gives wrong values here (max error ~3 on a unit-variance input, for slopes of
     either sign), so the single-slope PReLUs run as quantized leaky_relu (exact to one quantization step);
   - the first sub-pixel shuffle runs on float (dequantize, ShuffleX2 order, leaky_relu_, quantize again);
