@@ -47,7 +47,7 @@ CALIB_CROPS = 32
 CALIB_SIDE = 96  # LR pixels
 ENGINE = "x86"
 SHIPPED_DIR = Path(__file__).parent / "weights"
-ROWS, HALO = 64, 3  # the 2x stage in bands of ROWS rows (+ HALO context rows per side), see Int8Generator
+ROWS = 64  # the 2x stage runs in bands of ROWS rows (plus context rows), see Int8Generator.forward
 
 
 class Int8Block(nn.Module):
@@ -89,6 +89,8 @@ class Int8Generator(nn.Module):
         self.up_conv, self.shuffle, self.up_slope = up[0], ShuffleX2(), up[2].slope
         self.last_conv, self.last_act = fast.last_conv, nn.LeakyReLU(fast.last_act.slope)
         self.tail = fast.tail
+        # context rows a band needs: the 2x stage's 3x3 conv and the 5x5 tail (half kernel each)
+        self.halo = self.last_conv.padding[0] + self.tail.padding[0]
         self.eval()
 
     def receptive_radius(self) -> int:
@@ -98,13 +100,13 @@ class Int8Generator(nn.Module):
         x = self.head(self.q_in(lr_img.contiguous(memory_format=torch.channels_last)))
         x = self.skip.add(x, self.body_tail(self.blocks(x)))  # (B, 64, H, W), uint8
         x = self.shuffle(self.up_conv(x)).contiguous(memory_format=torch.channels_last)  # uint8, 2H x 2W
-        # The 2H x 2W stage in bands of ROWS rows, each with HALO rows of context per side (3x3 conv, then
+        # The 2H x 2W stage in bands of ROWS rows, each with `halo` rows of context per side (3x3 conv, then
         # 5x5 tail: 1 + 2 rows), cropped off after the tail: the same result as the whole map (zero padding
         # only at the image's own edges), without the full-size float map, int8 maps and fbgemm's buffers.
         rows, outs = x.shape[-2], []
         for y0 in range(0, rows, ROWS):
             y1 = min(y0 + ROWS, rows)
-            a, b = max(0, y0 - HALO), min(rows, y1 + HALO)
+            a, b = max(0, y0 - self.halo), min(rows, y1 + self.halo)
             band = F.leaky_relu_(self.dq_mid(x[:, :, a:b]), self.up_slope)  # PReLU in float
             band = self.q_mid(band.contiguous(memory_format=torch.channels_last))
             band = self.last_act(self.last_conv(band))
