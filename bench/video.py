@@ -8,7 +8,8 @@ of a short and a 6x longer clip of the same size (streaming: the two must agree 
 Clips are synthetic (a moving gradient with noise, 24 fps, H.264 yuv420p, an 8 kHz AAC sine), made with
 PyAV in a temporary folder. Every run is a fresh Python process, so its peak RSS (VmHWM) is its own. Lines:
   speed   ours vs naive, WxH (default 320x240) and N frames (default 60), the shipped --model at the
-          precision `srgan upscale` picks (bf16 on CPUs with native bf16); output H.264 crf 23
+          precision `srgan upscale` picks (`--precision auto`: int8 for srgan on CPUs with VNNI / AMX, else
+          bf16 on CPUs with native bf16); output H.264 crf 23
   memory  ours on a SHORT s and a LONG s clip (default 10 and 60) of MEM_SIZE (default 64x48) at MEM_FPS
           (default 12, to keep the whole bench near 4 minutes on 2 cores) with --model
 Writes bench/results/video_<device>_<versions>.json and prints a table.
