@@ -116,9 +116,8 @@ def colour_matrix(colorspace: int, height: int) -> tuple[int, int]:
 
 def frame_batch(model: SRModel, hw: tuple[int, int], precision: str, device: torch.device) -> int:
     """Frames per model call: as many (up to MAX_BATCH; MAX_BATCH_INT8 for int8) as fit whole in half the
-    free memory of `device`
-    (capped as for tiles on CPU), counting the network's activations and each frame's results; at least 1
-    (then `upscale` tiles the frame)."""
+    free memory of `device` (capped as for tiles on CPU), counting the network's activations and each
+    frame's results; at least 1 (then `upscale` tiles the frame)."""
     budget = available_memory(device) // 2
     if device.type == "cpu":
         budget = min(budget, DEFAULT_CPU_BUDGET)
