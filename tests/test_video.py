@@ -89,6 +89,7 @@ def digest(path):
 
 @pytest.fixture(scope="module")
 def model():
+    torch.manual_seed(0)  # module fixtures are made before the per-test seed: fix the weights here
     return Generator(num_blocks=1, channels=8).eval()
 
 
@@ -188,8 +189,11 @@ def test_lossless_ffv1_in_matroska_and_the_frames_are_the_model_output(tmp_path,
     assert audio_packets(dst) == audio_packets(clip)
     lr_img = torch.from_numpy(fi[3].to_ndarray(format="rgb24")).permute(2, 0, 1).float() / 255
     expect = srgan.io.to_uint8(srgan.upscale(model, lr_img, colour="none")).permute(1, 2, 0).numpy()
+    # ffv1 stores the yuv420p frame exactly: the output is the model's frame after one yuv420p round trip
+    expect = av.VideoFrame.from_ndarray(np.ascontiguousarray(expect), format="rgb24").reformat(
+        format="yuv420p").to_ndarray(format="rgb24")  # fmt: skip
     got = fo[3].to_ndarray(format="rgb24")
-    assert np.abs(got.astype(int) - expect.astype(int)).mean() < 3  # yuv420p round trip only
+    assert np.abs(got.astype(int) - expect.astype(int)).mean() < 1
 
 
 def test_subtitles_are_copied_packet_for_packet(tmp_path, model, capsys):
