@@ -74,6 +74,9 @@ def test_calibration_is_made_once_cached_and_reused(cache, photos, monkeypatch):
         int8.quantize(other)  # other weights, other digest: the cached calibration is not used
     with pytest.raises(ValueError, match="is for weights"):
         int8.quantize(other, calibration=stored)
+    g.train()  # the caller's model is copied, never changed
+    int8.quantize(g)
+    assert g.training and next(g.parameters()).dtype == torch.float32
 
 
 @needs_int8

@@ -73,7 +73,7 @@ class Int8Generator(nn.Module):
         super().__init__()
         if not isinstance(fast, FastGenerator) or len(fast.upsample) != 1:
             raise ValueError("int8 needs an x4 SRResNet / SRGAN generator (two sub-pixel stages)")
-        fast = copy.deepcopy(fast).float().to(memory_format=torch.contiguous_format)
+        fast = copy.deepcopy(fast).cpu().float().to(memory_format=torch.contiguous_format)
         self.kwargs, self.scale, self._radius, self.digest = (
             dict(fast.kwargs),
             fast.scale,
@@ -224,9 +224,10 @@ def calibrate(generator: nn.Module, crops: list[torch.Tensor]) -> dict[str, Any]
 
 
 def _fast(generator: nn.Module) -> FastGenerator:
+    """The FastGenerator of a Generator, fp32 on the CPU; the caller's model is not moved or changed."""
     if not isinstance(generator, Generator):
         raise ValueError(f"int8 needs an SRResNet / SRGAN Generator, got {type(generator).__name__}")
-    return prepare_for_inference(generator.cpu().float().eval(), device="cpu")
+    return prepare_for_inference(copy.deepcopy(generator).cpu().float().eval(), device="cpu")
 
 
 def cache_path(digest: str) -> Path:
@@ -278,7 +279,6 @@ def quantize(
     if check_support:
         check_int8_support("cpu")
     fast = generator if isinstance(generator, FastGenerator) else _fast(generator)
-    fast = fast.cpu().float()
     digest = weights_digest(fast)
     if calibration is None:
         found = find_calibration(digest)
