@@ -12,7 +12,7 @@ from pathlib import Path
 
 LABELS = {
     "plain": "plain forward (eval, fp32, whole image)",
-    "ours": "ours (srgan upscale --precision auto)",
+    "ours": "ours (auto for srresnet)",
     "ours-fp32": "ours, fp32",
     "ours-bf16": "ours, bf16",
     "ours-fp16": "ours, fp16",

@@ -12,8 +12,9 @@ warm up on a 32x32 input, then time --reps upscales of the full input and keep t
 Configs:
   plain          model(lr_img) on the whole image: the trained Generator, eval mode, fp32, NCHW, no tiling
   ours           srgan.upscale(load_model(M, fast=True), lr_img, tile="auto", precision=P): BN folded,
-                 FastGenerator, channels_last, tiles sized from free memory; P = what `srgan upscale` picks
-                 (bf16 on CPUs with native bf16, else fp32) or --precision
+                 FastGenerator, channels_last, tiles sized from free memory; P = --precision, or what
+                 `srgan upscale --precision auto` picks for a model without int8 in auto (srresnet): bf16
+                 on CPUs with native bf16, else fp32
   ours-fp32      the same in fp32
   ours-int8      the same with the int8 form (`srgan.int8.quantize`, its shipped calibration), precision int8
   onnxruntime    srgan.upscale(OnnxGenerator(file), tile="auto"), CPU fp32; the file is exported once by

@@ -117,12 +117,13 @@ def test_refused_without_vnni_with_a_clear_error(monkeypatch, cache, tmp_path, c
         int8.quantize(_tiny())
     img = tmp_path / "in.png"
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(img)
-    assert main(["upscale", str(img), "-o", str(tmp_path / "out"), "--precision", "int8"]) == 2
+    out = tmp_path / "out"
+    assert main(["upscale", str(img), "-o", str(out), "--precision", "int8", "--device", "cpu"]) == 2
     assert "VNNI or AMX" in capsys.readouterr().err
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())  # nothing written
-    # auto does not fall back to int8 here, and does not fail either: bf16 / fp32 as before
-    _, precision = load_inference_model("srresnet", precision="auto")
-    assert precision in ("bf16", "fp32")
+    # auto does not pick int8 here, not even for srgan (whose shipped measurement allows it), nor fail
+    model, precision = load_inference_model("srgan", precision="auto")
+    assert precision in ("bf16", "fp32") and not isinstance(model, int8.Int8Generator)
 
 
 def _shipped_calibration(name):
@@ -168,6 +169,11 @@ def test_benchmark_and_cli_run_int8_beside_fp32(cache, photos, tmp_path):
     assert main(["calibrate", str(path), "--data", str(photos)]) == 0
     assert main(["calibrate", str(path), "--data", str(photos), "--out", str(tmp_path / "c.json")]) == 0
     assert main(["calibrate", str(path), "--data", str(photos), "--out", str(tmp_path / "c.json")]) == 2
+    bad = ["--crops", "0", "--out", str(tmp_path / "d.json")]
+    assert main(["calibrate", str(path), "--data", str(photos), *bad]) == 2
+    assert main(["calibrate", "srgan", "--data", str(photos)]) == 2  # it ships with its calibration
+    assert main(["calibrate", "srcnn", "--data", str(photos)]) == 2  # not a Generator
+    assert not (tmp_path / "d.json").exists()
     sets = tmp_path / "SetA"
     (sets / "HR").mkdir(parents=True)
     for i in range(2):
@@ -179,7 +185,8 @@ def test_benchmark_and_cli_run_int8_beside_fp32(cache, photos, tmp_path):
         res["tiny"]["SetA"]["mean"]["psnr_default"], abs=0.5
     )
     stamp = (tmp_path / "bench" / "sr" / "tiny-int8" / "model.txt").read_text()
-    assert stamp.strip().endswith(f"int8-v{int8.CALIBRATION_VERSION}")
+    calib, _ = int8.find_calibration(int8.weights_digest(load_model(str(path), fast=True)))
+    assert stamp.strip().endswith(f"int8-v{int8.CALIBRATION_VERSION}-{int8.calibration_tag(calib)}")
     args = ["eval", "--model", str(path), "--data", str(sets), "--precision", "int8", "--no-progress"]
     assert main(args) == 0
 
@@ -195,6 +202,7 @@ def test_upscale_and_video_cli_run_int8(cache, photos, tmp_path):
     img = sorted(photos.iterdir())[0]
     clip = make_clip(tmp_path / "clip.mp4", frames=6)
     args = ["upscale", str(img), str(clip), "-o", str(tmp_path / "out"), "--model", str(path)]
+    args += ["--device", "cpu"]
     assert main([*args, "--precision", "int8"]) == 2  # not calibrated yet: refused, nothing written
     assert not (tmp_path / "out" / "p0.png").exists()
     assert main(["calibrate", str(path), "--data", str(photos)]) == 0
@@ -202,3 +210,5 @@ def test_upscale_and_video_cli_run_int8(cache, photos, tmp_path):
     with Image.open(tmp_path / "out" / "p0.png") as out, Image.open(img) as src:
         assert out.size == (4 * src.width, 4 * src.height)
     assert len(frames_of(tmp_path / "out" / "clip.mp4")) == len(frames_of(clip))
+    with pytest.raises(ValueError, match="realism"):
+        load_inference_model(realism=0.5, precision="int8")

@@ -39,6 +39,7 @@ from .data import check_set_dirs, is_gray_file, list_pairs, load_pair
 from .evaluate import make_upscaler
 from .hub import is_hf
 from .io import read_image, write_image
+from .models import Generator
 from .paper import PAPER_METHODS, PAPER_TABLE2
 from .zoo import canonical_name, load_realism_model, model_name, weights_file
 
@@ -86,10 +87,15 @@ def _precision_tag(spec: ModelSpec, precision: str) -> str:
     """What else the SR images depend on: the precision (and for int8 the calibration format)."""
     if precision == "fp32" or spec in BASELINES:
         return ""
-    if precision == "int8":
-        from .int8 import CALIBRATION_VERSION
+    if precision == "int8":  # and on the calibration in use: a new one makes the images again
+        from .fast import prepare_for_inference
+        from .int8 import CALIBRATION_VERSION, calibration_tag, find_calibration, weights_digest
+        from .zoo import load_model
 
-        return f" int8-v{CALIBRATION_VERSION}"
+        module = spec[1] if isinstance(spec, tuple) else load_model(spec)
+        fast = module if not isinstance(module, Generator) else prepare_for_inference(module.eval())
+        found = find_calibration(weights_digest(fast))
+        return f" int8-v{CALIBRATION_VERSION}-" + (calibration_tag(found[0]) if found else "none")
     return f" {precision}"
 
 
@@ -188,7 +194,8 @@ def benchmark(
     (`srgan.zoo.load_realism_model`), as models "realism-A".
     artefacts: also the `srgan.artefacts` measures (grid, chroma noise, colour shift).
     precisions: each generator model at each of these ("fp32", "bf16", "int8"; see `srgan.upscale`), labelled
-        MODEL for fp32 and MODEL-PRECISION for the others (nearest / bicubic once, as they are).
+        MODEL for fp32 and MODEL-PRECISION for the others (nearest / bicubic once, as they are; the realism
+        models not in int8: they have no calibration).
     Returns {model label: {set: {"mean": {metric: value}, "images": {image: {metric: value}}}}}.
     """
     out_dir = Path(out_dir)
@@ -200,7 +207,14 @@ def benchmark(
         from .int8 import check_int8_support
 
         check_int8_support(device)
-    runs = [(m, p) for m in models for p in (precisions if m not in BASELINES else precisions[:1])]
+    def at(m: ModelSpec) -> Sequence[str]:  # baselines once; realism mixes have no int8 calibration
+        if m in BASELINES:
+            return precisions[:1]
+        if isinstance(m, tuple) and m[0].startswith("realism-"):
+            return [p for p in precisions if p != "int8"] or ["fp32"]
+        return precisions
+
+    runs = [(m, p) for m in models for p in at(m)]
     models = [m for m, _ in runs]
     labels = [model_label(m) + ("" if p == "fp32" or m in BASELINES else f"-{p}") for m, p in runs]
     if len(set(labels)) != len(labels):

@@ -454,18 +454,33 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     """Calibrate a model's int8 form on LR crops of training photos and store it (`srgan.int8`)."""
     from pathlib import Path
 
-    from .int8 import calibrate, calibration_crops, check_int8_support, save_calibration
+    from .fast import prepare_for_inference
+    from .int8 import (
+        calibrate,
+        calibration_crops,
+        check_int8_support,
+        find_calibration,
+        save_calibration,
+        weights_digest,
+    )
+    from .models import Generator
     from .zoo import load_model
 
     try:
         check_int8_support("cpu")
-        model = load_model(args.model)
-        crops = calibration_crops(args.data, count=args.crops)
-        calib = calibrate(model, crops)
         if args.out and Path(args.out).exists() and not args.force:
             raise FileExistsError(f"{args.out} already exists: pass --force to overwrite it")
+        model = load_model(args.model)
+        if not isinstance(model, Generator):
+            raise ValueError(f"{args.model} is not an SRResNet / SRGAN generator: int8 needs one")
+        shipped = find_calibration(weights_digest(prepare_for_inference(model)), shipped_only=True)
+        if shipped is not None and not args.out:
+            raise ValueError(f"{args.model} ships with its int8 calibration ({shipped[1]}), which "
+                             "--precision int8 uses; --out FILE writes another one elsewhere")  # fmt: skip
+        crops = calibration_crops(args.data, count=args.crops)
+        calib = calibrate(model, crops)
         path = save_calibration(calib, args.out)
-    except (ValueError, FileNotFoundError, FileExistsError) as e:
+    except (ValueError, OSError, ImportError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"int8 calibration of {args.model} on {len(crops)} crops written to {path}")

@@ -131,7 +131,8 @@ def evaluate_sets(
     """`evaluate` on several data set folders -> {folder name: result}. A named model is loaded once."""
     check_protocol(protocol)
     dirs = check_set_dirs(dirs)
-    if isinstance(model, str) and model not in BASELINES:
+    named = isinstance(model, str) and model not in BASELINES
+    if named or (isinstance(model, nn.Module) and precision == "int8"):  # loaded / quantized once
         model = make_upscaler(model, scale=scale, device=device, precision=precision)
     return {
         d.name: evaluate(model, d, scale=scale, device=device, progress=progress, protocol=protocol,

@@ -6,20 +6,22 @@ place, and tests can replace these probes.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
 import torch
 
 
-def cpu_flags() -> set[str]:
-    """The CPU feature flags of /proc/cpuinfo (empty where there is none)."""
+@functools.cache
+def cpu_flags() -> frozenset[str]:
+    """The CPU feature flags of /proc/cpuinfo (empty where there is none), read once."""
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
         for line in cpuinfo.read_text().splitlines():
             if line.startswith("flags"):
-                return set(line.partition(":")[2].split())
-    return set()
+                return frozenset(line.partition(":")[2].split())
+    return frozenset()
 
 
 def cpu_supports_bf16() -> bool:

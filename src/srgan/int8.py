@@ -137,11 +137,15 @@ def check_int8_support(device: str | torch.device | None = "cpu") -> None:
 
 
 def weights_digest(generator: nn.Module) -> str:
-    """SHA-256 (first 16 hex digits) of a generator's float weights, the key of its calibration."""
+    """SHA-256 (first 16 hex digits) of a fast generator's float weights (and its float PReLU slopes), the
+    key of its calibration. Computed on the `FastGenerator` (BN folded), as `quantize` sees the model."""
     digest = hashlib.sha256()
     for key, value in sorted(generator.state_dict().items()):
         digest.update(key.encode())
         digest.update(value.detach().cpu().float().contiguous().numpy().tobytes())
+    for name, module in generator.named_modules():  # the fast form keeps some PReLU slopes as floats
+        if isinstance(getattr(module, "slope", None), float):
+            digest.update(f"{name}.slope={module.slope!r}".encode())
     return digest.hexdigest()[:16]
 
 
@@ -157,6 +161,8 @@ def calibration_crops(
     from .imresize import bicubic_degrade
     from .io import read_image
 
+    if count < 1 or side < 16:
+        raise ValueError(f"int8 calibration needs at least 1 crop of at least 16 px, got {count} of {side}")
     files = find_images([str(d) for d in dirs])
     if not files:
         raise FileNotFoundError(f"no images for int8 calibration in {', '.join(map(str, dirs))}")
@@ -236,19 +242,31 @@ def cache_path(digest: str) -> Path:
     return cache_dir() / "int8" / f"{digest}.json"
 
 
-def find_calibration(digest: str) -> tuple[dict[str, Any], Path] | None:
+def find_calibration(digest: str, *, shipped_only: bool = False) -> tuple[dict[str, Any], Path] | None:
     """The stored calibration for a weight digest (shipped first, then the cache), with its file; else None.
-    Files of another CALIBRATION_VERSION are ignored."""
-    for path in [*sorted(SHIPPED_DIR.glob("*.int8.json")), cache_path(digest)]:
+    Files that are not a calibration of CALIBRATION_VERSION (unreadable, another format) are ignored."""
+    paths = sorted(SHIPPED_DIR.glob("*.int8.json")) + ([] if shipped_only else [cache_path(digest)])
+    for path in paths:
         if not path.is_file():
             continue
         try:
             calib = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        if calib.get("digest") == digest and calib.get("version") == CALIBRATION_VERSION:
+        if (
+            isinstance(calib, dict)
+            and calib.get("digest") == digest
+            and calib.get("version") == CALIBRATION_VERSION
+            and isinstance(calib.get("qparams"), dict)
+        ):
             return calib, path
     return None
+
+
+def calibration_tag(calib: dict[str, Any]) -> str:
+    """A short hash of a calibration's qparams: what int8 outputs depend on besides the weights."""
+    text = json.dumps(calib["qparams"], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def save_calibration(calib: dict[str, Any], path: str | Path | None = None) -> Path:
@@ -303,7 +321,6 @@ def auto_int8(generator: nn.Module) -> bool:
     quality against fp32 met the bounds (scripts/int8_calibrate.py) says so, and only where int8 runs."""
     if not isinstance(generator, (Generator, FastGenerator)) or not cpu_supports_int8():
         return False
-    found = find_calibration(
-        weights_digest(generator if isinstance(generator, FastGenerator) else _fast(generator))
-    )
-    return found is not None and found[1].parent == SHIPPED_DIR and bool(found[0].get("auto", False))
+    fast = generator if isinstance(generator, FastGenerator) else _fast(generator)
+    found = find_calibration(weights_digest(fast), shipped_only=True)
+    return found is not None and bool(found[0].get("auto", False))

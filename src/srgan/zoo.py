@@ -251,14 +251,14 @@ def load_inference_model(
             raise ValueError("a .onnx model needs --backend onnxruntime")
         from .onnx_export import OnnxGenerator
 
-        return OnnxGenerator(name), precision
+        return OnnxGenerator(name), "fp32"
     else:
         generator = load_model(name or DEFAULT_MODEL)
     if backend == "onnxruntime":
         from .onnx_export import OnnxGenerator, export_onnx
 
         with tempfile.TemporaryDirectory() as tmp:
-            return OnnxGenerator(export_onnx(generator, Path(tmp) / "model.onnx")), precision
+            return OnnxGenerator(export_onnx(generator, Path(tmp) / "model.onnx")), "fp32"
     if precision == "auto":
         from .int8 import auto_int8
 
@@ -266,6 +266,8 @@ def load_inference_model(
     if precision == "int8":
         if plain:
             raise ValueError("--plain runs the model as trained: it has no int8 form (leave out --plain)")
+        if realism is not None:
+            raise ValueError("--realism mixes have no int8 calibration: use --precision bf16 or fp32")
         from .int8 import check_int8_support, quantize
 
         check_int8_support(device)
