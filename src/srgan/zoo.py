@@ -259,10 +259,13 @@ def load_inference_model(
 
         with tempfile.TemporaryDirectory() as tmp:
             return OnnxGenerator(export_onnx(generator, Path(tmp) / "model.onnx")), "fp32"
+    fast = None if plain else prepare_for_inference(generator, device=device)  # folded once, used below
     if precision == "auto":
         from .int8 import auto_int8
 
-        precision = resolve_precision("auto", torch.device(device), int8=not plain and auto_int8(generator))
+        on_cpu = torch.device(device).type == "cpu"
+        precision = resolve_precision("auto", torch.device(device), int8=on_cpu and fast is not None
+                                      and auto_int8(fast))  # fmt: skip
     if precision == "int8":
         if plain:
             raise ValueError("--plain runs the model as trained: it has no int8 form (leave out --plain)")
@@ -271,5 +274,5 @@ def load_inference_model(
         from .int8 import check_int8_support, quantize
 
         check_int8_support(device)
-        return quantize(generator), precision
-    return (generator.to(device) if plain else prepare_for_inference(generator, device=device)), precision
+        return quantize(fast), precision
+    return (generator.to(device) if plain else fast), precision
