@@ -55,3 +55,14 @@ def test_the_shipped_names_and_the_preset_names_are_one_vocabulary():
     assert canonical_name("srgan-vgg54") == "srgan" and canonical_name("srresnet-mse") == "srresnet"
     a, b = load_model("srgan-vgg54").state_dict(), load_model("srgan").state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_cosine_schedule_falls_from_the_rate_to_zero_at_the_last_step():
+    cfg = make_config("srresnet-mse", steps=1000, learning_rate=2e-4, lr_schedule="cosine")
+    rates = [cfg.learning_rate_at(s) for s in (0, 250, 500, 1000, 1200)]
+    assert rates == pytest.approx([2e-4, 2e-4 * (1 + 0.5**0.5) / 2, 1e-4, 0, 0], abs=1e-12)
+    assert all(a > b for a, b in zip(rates[:3], rates[1:4], strict=True))
+    with pytest.raises(ValueError, match="lr_decay_step"):  # the x0.1 step is the step schedule's
+        make_config("srresnet-mse", lr_schedule="cosine", lr_decay_step=10)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        make_config("srresnet-mse", lr_schedule="linear")

@@ -283,8 +283,10 @@ def wait_for(predicate, timeout: float = 60.0) -> None:
 def interrupt(argv: list[str], ready) -> subprocess.CompletedProcess:
     """Run `srgan ARGV`, send SIGINT (Ctrl-C) once ready() is true, return the finished process."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # default SIGINT: a suite started in the background (`cmd &`) ignores SIGINT, and children inherit it
     proc = subprocess.Popen([sys.executable, "-m", "srgan.cli", *argv], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
+                            stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     try:
         wait_for(lambda: ready() or proc.poll() is not None)
         assert proc.poll() is None, f"finished before it could be interrupted: {proc.communicate()}"

@@ -1,4 +1,5 @@
 import dataclasses
+import math
 import os
 import subprocess
 import sys
@@ -258,3 +259,23 @@ def test_discriminator_warmup_keeps_g_fixed_and_lr_ratio_scales_d(tmp_path, data
     assert not weights_equal(later["generator"], init)  # step 3 is past the warm-up: G trains
     with pytest.raises(ValueError, match="SRGAN preset"):
         make_config("srresnet-mse", d_warmup_steps=5)
+
+
+def test_cli_cosine_schedule_and_beta2_reach_adam_and_a_resume_can_change_beta2(tmp_path, data):
+    from srgan.cli import main
+
+    out = tmp_path / "c"
+    args = ["--batch-size", "2", "--num-blocks", "1", "--channels", "8", "--crop-size", "32", "--vgg-source",
+            "random", "--out", str(out)]  # fmt: skip
+    # an SRGAN preset's x0.1 step (1e5) is dropped for the cosine schedule
+    assert main(["train", "--preset", "srgan-vgg54", "--from-scratch", "--data", str(data), "--steps", "4",
+                 "--learning-rate", "2e-4", "--lr-schedule", "cosine", "--adam-beta2", "0.99",
+                 *args]) == 0  # fmt: skip
+    ckpt = load_checkpoint(out / "last.pt")
+    assert ckpt["config"]["lr_schedule"] == "cosine" and ckpt["config"]["lr_decay_step"] is None
+    group = ckpt["opt_g"]["param_groups"][0]
+    assert group["betas"] == (0.9, 0.99) and ckpt["opt_d"]["param_groups"][0]["betas"] == (0.9, 0.99)
+    assert group["lr"] == pytest.approx(2e-4 * 0.5 * (1 + math.cos(math.pi * 3 / 4)))  # set for the last step
+    assert main(["train", "--resume", str(out / "last.pt"), "--steps", "5", "--adam-beta2", "0.999"]) == 0
+    ckpt = load_checkpoint(out / "last.pt")
+    assert ckpt["opt_g"]["param_groups"][0]["betas"] == (0.9, 0.999) and ckpt["config"]["beta2"] == 0.999

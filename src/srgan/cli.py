@@ -94,6 +94,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "train_dirs": tuple(args.data) if args.data else None, "steps": args.steps,
         "batch_size": args.batch_size,
         "learning_rate": args.learning_rate, "lr_decay_step": args.lr_decay_step, "init_from": args.init_from,
+        "lr_schedule": args.lr_schedule, "beta2": args.adam_beta2,
         "out_dir": args.out, "seed": args.seed, "device": args.device, "precision": args.precision,
         "channels_last": args.channels_last, "val_dir": args.val, "val_every": args.val_every,
         "ckpt_every": args.ckpt_every, "log_every": args.log_every, "num_workers": args.num_workers,
@@ -106,6 +107,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         "d_warmup_steps": args.d_warmup_steps, "d_lr_ratio": args.d_lr_ratio,
     }  # fmt: skip
     flags = {k: v for k, v in flags.items() if v is not None}
+    if args.lr_schedule == "cosine" and args.lr_decay_step is None:
+        flags["lr_decay_step"] = None  # the SRGAN presets' x0.1 step belongs to the step schedule
     try:
         if args.resume:
             cfg = config_from_dict(load_resumable(args.resume)["config"])
@@ -144,6 +147,10 @@ def add_train_parser(sub) -> None:
     p.add_argument("--batch-size", type=int, help="per process (paper: 16)")
     p.add_argument("--learning-rate", type=float, help="Adam learning rate (paper: 1e-4)")
     p.add_argument("--lr-decay-step", type=int, help="learning rate x0.1 from this step on")
+    p.add_argument("--lr-schedule", choices=["step", "cosine"],
+                   help="step: x0.1 at --lr-decay-step (the paper's); cosine: from --learning-rate down to 0 "
+                   "at --steps (not in the paper)")  # fmt: skip
+    p.add_argument("--adam-beta2", type=float, help="Adam beta2 (default 0.999; the paper gives only beta1)")
     p.add_argument("--precision", choices=["fp32", "bf16"], help="bf16 autocast (CPU and GPU)")
     p.add_argument("--channels-last", action="store_true", default=None, help="channels_last memory format")
     p.add_argument("--device", help="auto | cpu | cuda | cuda:N")

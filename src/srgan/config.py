@@ -15,6 +15,7 @@ TRAIN_PRECISIONS = ("fp32", "bf16")
 DEGRADATIONS = ("bicubic", "gaussian")
 VGG_SOURCES = ("caffe", "torchvision", "random")
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
+LR_SCHEDULES = ("step", "cosine")
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class TrainConfig:
     steps: int = 1_000_000
     learning_rate: float = 1e-4
     lr_decay_step: int | None = None  # learning rate x0.1 from this step on (SRGAN: 1e5)
+    lr_schedule: str = "step"  # step: the paper's (x0.1 at lr_decay_step) | cosine: to 0 at `steps`
     beta1: float = 0.9
     beta2: float = 0.999
     batch_size: int = 16
@@ -114,6 +116,10 @@ class TrainConfig:
             bad("crop_size", "must be a multiple of 16 for the discriminator")
         if self.lr_decay_step is not None and self.lr_decay_step < 1:
             bad("lr_decay_step", "must be a positive step or None")
+        if self.lr_schedule not in LR_SCHEDULES:
+            bad("lr_schedule", f"must be one of {LR_SCHEDULES}")
+        if self.lr_schedule == "cosine" and self.lr_decay_step is not None:
+            bad("lr_decay_step", "is the step schedule's; the cosine schedule decays over `steps`")
         if self.max_seconds is not None and not self.max_seconds > 0:
             bad("max_seconds", "must be positive or None")
         if self.ema_decay is not None and not 0 < self.ema_decay < 1:
@@ -130,6 +136,8 @@ class TrainConfig:
             bad("adv_weight" if self.adv_weight < 0 else "tv_weight", "must be >= 0")
 
     def learning_rate_at(self, step: int) -> float:
+        if self.lr_schedule == "cosine":  # half a cosine from learning_rate at step 0 to 0 at `steps`
+            return self.learning_rate * 0.5 * (1 + math.cos(math.pi * min(step, self.steps) / self.steps))
         if self.lr_decay_step is not None and step >= self.lr_decay_step:
             return self.learning_rate * 0.1
         return self.learning_rate

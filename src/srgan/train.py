@@ -338,7 +338,7 @@ def _train(cfg: TrainConfig, resume: str | Path | None, rank: int, world_size: i
     parts = build(cfg, device, init=resume is None)
     generator, discriminator, vgg = parts.generator, parts.discriminator, parts.vgg
     opt_g, opt_d, ema = parts.opt_g, parts.opt_d, parts.ema
-    start_step = restore(parts, resume, device) if resume is not None else 0
+    start_step = restore(parts, resume, device, betas=(cfg.beta1, cfg.beta2)) if resume is not None else 0
 
     if world_size > 1:
         generator = DDP(generator)
@@ -460,9 +460,10 @@ def _train(cfg: TrainConfig, resume: str | Path | None, rank: int, world_size: i
     return out_dir / "last.pt"
 
 
-def restore(parts: Parts, resume: str | Path, device: torch.device) -> int:
+def restore(parts: Parts, resume: str | Path, device: torch.device, *, betas: tuple[float, float]) -> int:
     """Load a resume checkpoint (`load_resumable`) into `parts` (models, optimizers, EMA) and the RNGs;
-    returns its step. Weights that hold NaN or infinity are refused."""
+    returns its step. Adam's `betas` are the (possibly changed) config's. Weights that hold NaN or infinity
+    are refused."""
     ckpt = load_resumable(resume, map_location=device)
     for key in ("generator", "generator_ema"):
         if ckpt.get(key) is not None:
@@ -476,6 +477,9 @@ def restore(parts: Parts, resume: str | Path, device: torch.device) -> int:
         parts.opt_d.load_state_dict(ckpt["opt_d"])
     if parts.ema is not None:  # the checkpoint's average, or (EMA switched on now) the resumed weights
         parts.ema.load_state_dict(ckpt.get("generator_ema") or parts.generator.state_dict())
+    for opt in (parts.opt_g, parts.opt_d):
+        for group in opt.param_groups if opt is not None else ():
+            group["betas"] = betas
     set_rng_state(ckpt["rng"])
     log.info("resumed from %s at step %d", resume, ckpt["step"])
     return ckpt["step"]
