@@ -18,7 +18,6 @@ import argparse
 import json
 import math
 import os
-import re
 from pathlib import Path
 
 import torch
@@ -28,6 +27,7 @@ from srgan.data import check_data_dir, list_pairs, load_pair
 from srgan.evaluate import make_upscaler
 from srgan.lpips import load_lpips
 from srgan.metrics import psnr
+from srgan.train import list_snapshots
 from srgan.zoo import load_model, load_realism_model
 
 DATA = Path(os.environ.get("SRGAN_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -86,10 +86,8 @@ def main() -> None:
         for kind in ("raw", "ema"):
             start = {"0": results["models"][args.start]}
             curve = results.setdefault("runs", {}).setdefault(f"{label} {kind}", start)
-            for path in sorted(Path(folder, "snapshots").glob("step*.safetensors")):
-                m = re.fullmatch(r"step(\d+)(_ema)?\.safetensors", path.name)
-                step, is_ema = int(m.group(1)), bool(m.group(2))
-                if is_ema != (kind == "ema") or step % args.every or step <= warmup:
+            for step, path in list_snapshots(folder, ema=kind == "ema"):
+                if step % args.every or step <= warmup:
                     continue
                 key = str(step - warmup)
                 if key in curve:

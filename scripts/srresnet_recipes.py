@@ -15,10 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 from pathlib import Path
 
 from srgan.evaluate import evaluate_sets
+from srgan.train import list_snapshots
 from srgan.zoo import load_model
 
 DATA = Path(os.environ.get("SRGAN_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -48,10 +48,8 @@ def main() -> None:
         for kind in ("raw", "ema"):
             start = {"0": results["models"][args.start]}
             curve = results.setdefault("runs", {}).setdefault(f"{label} {kind}", start)
-            for path in sorted(Path(folder, "snapshots").glob("step*.safetensors")):
-                m = re.fullmatch(r"step(\d+)(_ema)?\.safetensors", path.name)
-                step, is_ema = int(m.group(1)), bool(m.group(2))
-                if is_ema != (kind == "ema") or step % args.every or str(step) in curve:
+            for step, path in list_snapshots(folder, ema=kind == "ema"):
+                if step % args.every or str(step) in curve:
                     continue
                 curve[str(step)] = score(load_model(path))
                 print(label, kind, step, {k: round(v, 3) for k, v in curve[str(step)].items()}, flush=True)

@@ -11,7 +11,7 @@ import torch
 from srgan.checkpoint import atomic_write, load_checkpoint, save_checkpoint
 from srgan.config import PRESETS, make_config
 from srgan.models import Generator
-from srgan.train import train
+from srgan.train import list_snapshots, train
 from srgan.zoo import load_model
 
 TINY = dict(num_blocks=1, channels=8, d_channels=8, crop_size=32, batch_size=2, vgg_source="random",
@@ -233,6 +233,10 @@ def test_generator_ema_is_an_average_that_resumes_exactly_and_is_exported(tmp_pa
     assert sorted(p.name for p in (Path(half.out_dir) / "snapshots").iterdir()) == [
         "step0000002.safetensors", "step0000002_ema.safetensors",
         "step0000004.safetensors", "step0000004_ema.safetensors"]  # fmt: skip
+    snaps = Path(half.out_dir) / "snapshots"  # what the curve scripts read
+    assert list_snapshots(half.out_dir) == [(2, snaps / "step0000002.safetensors"),
+                                            (4, snaps / "step0000004.safetensors")]  # fmt: skip
+    assert [step for step, _ in list_snapshots(half.out_dir, ema=True)] == [2, 4]
     assert weights_equal(load_model(tmp_path / "b" / "last.pt").state_dict(), b["generator_ema"])
     raw = generator_from_checkpoint(b, ema=False).state_dict()
     assert weights_equal(raw, b["generator"])

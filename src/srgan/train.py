@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import random
+import re
 import time
 from pathlib import Path
 
@@ -370,10 +371,10 @@ def _train(cfg: TrainConfig, resume: str | Path | None, rank: int, world_size: i
 
     def snapshot(step: int) -> None:
         meta = {"step": str(step), "preset": cfg.preset}
-        save_generator(out_dir / "snapshots" / f"step{step:07d}.safetensors", unwrap(generator), meta)
+        save_generator(snapshot_path(out_dir, step), unwrap(generator), meta)
         if ema is not None:
             meta["ema_decay"] = str(cfg.ema_decay)
-            save_generator(out_dir / "snapshots" / f"step{step:07d}_ema.safetensors", ema, meta)
+            save_generator(snapshot_path(out_dir, step, ema=True), ema, meta)
 
     generator.train()
     if discriminator is not None:
@@ -458,6 +459,21 @@ def _train(cfg: TrainConfig, resume: str | Path | None, rank: int, world_size: i
                 check_replicas_in_sync(unwrap(model))
         dist.barrier()
     return out_dir / "last.pt"
+
+
+def snapshot_path(out_dir: str | Path, step: int, *, ema: bool = False) -> Path:
+    """Where `--snapshot-every` writes the generator (or its EMA) of `step`: OUT/snapshots/stepN[_ema]."""
+    return Path(out_dir) / "snapshots" / f"step{step:07d}{'_ema' if ema else ''}.safetensors"
+
+
+def list_snapshots(out_dir: str | Path, *, ema: bool = False) -> list[tuple[int, Path]]:
+    """(step, path) of a run's generator snapshots (or its EMA's), in step order."""
+    found = []
+    for path in Path(out_dir, "snapshots").glob("step*.safetensors"):
+        m = re.fullmatch(r"step(\d+)(_ema)?\.safetensors", path.name)
+        if m and bool(m.group(2)) == ema:
+            found.append((int(m.group(1)), path))
+    return sorted(found)
 
 
 def restore(parts: Parts, resume: str | Path, device: torch.device, *, betas: tuple[float, float]) -> int:
